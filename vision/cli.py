@@ -1,0 +1,198 @@
+"""The `footfall` command: argument parsing and presentation only; the work happens in `vision.pipeline`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vision import __version__
+from vision.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
+from vision.errors import FootfallError
+from vision.pipeline import CameraJob, CameraReport, RunSettings, run_batch
+from vision.track import TrackerKind, TrackerSettings
+
+app = typer.Typer(
+    name="footfall",
+    help="Customer-flow analytics from CCTV footage.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def default_camera_id(source: str) -> str:
+    stem = Path(source.rstrip("/")).stem or "camera"
+    camera = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:64]
+    return camera if camera[0].isalnum() else f"cam{camera}"[:64]
+
+
+def parse_start(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"--start {value!r} is not an ISO 8601 time; write e.g. 2026-11-22T09:30:00+08:00") from None
+    if parsed.tzinfo is None:
+        raise fail(f"--start {value!r} has no time zone; add one, e.g. {value}+08:00 or {value}Z")
+    return parsed
+
+
+class _TerminalProgress:
+    """A rich progress bar on stderr: frames read of the total, frames/s and time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]} frames/s"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._task = None
+
+    def start(self, camera: str, total_frames: int | None) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(camera, total=total_frames, fps="…")
+
+    def advance(self, frames_read: int) -> None:
+        if self._task is None:
+            return
+        task = self._progress.tasks[0] if len(self._progress.tasks) == 1 else None
+        speed = task.speed if task is not None else None
+        self._progress.update(self._task, completed=frames_read, fps=f"{speed:.1f}" if speed else "…")
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+        self._progress.stop()
+
+
+def _summary_line(report: CameraReport) -> str:
+    if report.status == "failed" and report.frames_analysed == 0:
+        return f"{report.camera}: failed: {report.error}"
+    line = (
+        f"{report.camera}: analysed {report.frames_analysed} of {report.frames_read} frames "
+        f"({report.media_seconds_analysed:.1f} s of video) in {report.wall_s:.1f} s: "
+        f"{report.analysed_fps:.1f} frames/s, {report.real_time_factor:.2f}x real time; "
+        f"{report.tracks} tracks, {report.track_rows} rows"
+    )
+    return line if report.status == "complete" else f"{line} [{report.status}: {report.error}]"
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("ultralytics").setLevel(logging.ERROR)
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Customer-flow analytics from CCTV footage."""
+    if version:
+        typer.echo(f"footfall {__version__}")
+        raise typer.Exit()
+
+
+@app.command("run")
+def run_command(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Video files (mp4/avi/mkv…) or MOTChallenge sequence folders.", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
+    camera: Annotated[
+        str | None, typer.Option(help="Camera id (default: the input file's name without extension).")
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Calibration JSON mapping pixels to floor metres (see README).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
+    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 640,
+    conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
+    device: Annotated[str | None, typer.Option(help="Inference device, e.g. cpu or 0 (default: automatic).")] = None,
+    analysis_fps: Annotated[float, typer.Option(help="Frames analysed per second of video.")] = 5.0,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Wall-clock time of the first frame, ISO 8601 with zone (default: from the file)."),
+    ] = None,
+    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
+    export_mot: Annotated[bool, typer.Option(help="Also write OUT/mot/<camera>.txt in MOTChallenge format.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier run in OUT.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Detect and track people in footage and write anonymised floor trajectories to OUT."""
+    _configure_logging(verbose)
+    try:
+        detector_settings = DetectorSettings(
+            model=model,
+            classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
+            imgsz=imgsz,
+            conf=conf,
+            device=device,
+        )
+        settings = RunSettings(
+            detector=detector_settings,
+            tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
+            analysis_fps=analysis_fps,
+            start=parse_start(start),
+            export_mot=export_mot,
+        )
+        jobs = [CameraJob(source, camera or default_camera_id(source), calibration) for source in inputs]
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+    progress = _TerminalProgress() if sys.stderr.isatty() else None
+    try:
+        report = run_batch(jobs, settings, out, UltralyticsDetector, progress=progress, overwrite=overwrite)
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; what was analysed is saved in {out} (run.json says so)", EXIT_INTERRUPTED) from None
+
+    for camera_report in report.cameras:
+        line = _summary_line(camera_report)
+        if camera_report.status == "complete":
+            typer.echo(line)
+        else:
+            typer.echo(f"error: {line}", err=True)
+    if report.status != "complete":
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"wrote {out / 'tracks'} and {out / 'run.json'}")

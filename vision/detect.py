@@ -1,0 +1,129 @@
+"""Person detection with Ultralytics YOLO, in any format Ultralytics loads (.pt, .onnx, OpenVINO folder, .tflite).
+
+Ultralytics is imported only when a detector is built, after switching off its habit of pip-installing missing
+packages at run time: a production engine must fail clearly rather than change its own environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from vision.errors import ModelError
+from vision.types import Detections
+from vision.ultralytics_env import prepare_ultralytics_environment
+
+DEFAULT_MODEL = "yolo11n.pt"
+OFFLINE_HINT = (
+    "pass a local weights file with --model PATH (on an offline machine, e.g. ../shared/models/yolov8n_int8.tflite)"
+)
+_EXPORTED_SUFFIXES = {".onnx", ".tflite", ".engine", ".mlpackage", ".pb", ".torchscript", ".xml"}
+
+
+class Detector(Protocol):
+    def __call__(self, image: np.ndarray) -> Detections: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    model: str = DEFAULT_MODEL
+    classes: tuple[str, ...] = ("person",)
+    imgsz: int = 640
+    conf: float = 0.1
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise ValueError("at least one person class name is needed")
+        if not 0.0 < self.conf < 1.0:
+            raise ValueError(f"confidence threshold must be between 0 and 1, got {self.conf}")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ValueError(f"image size must be a multiple of 32 (at least 32), got {self.imgsz}")
+
+
+def _looks_like_path(model: str) -> bool:
+    return os.sep in model or "/" in model or Path(model).exists()
+
+
+def _load_model(model: str) -> Any:
+    prepare_ultralytics_environment()
+    from ultralytics import YOLO
+
+    path = Path(model)
+    if _looks_like_path(model) and not path.exists():
+        raise ModelError(f"model file {model} not found; check the path given to --model")
+    task = "detect" if path.suffix.lower() in _EXPORTED_SUFFIXES or path.is_dir() else None
+    try:
+        return YOLO(model, task=task)
+    except (ConnectionError, TimeoutError) as exc:
+        raise ModelError(f"could not download model {model!r} ({_first_line(exc)}); {OFFLINE_HINT}") from None
+    except FileNotFoundError as exc:
+        raise ModelError(f"model {model!r} not found ({_first_line(exc)}); {OFFLINE_HINT}") from None
+    except (ModuleNotFoundError, ImportError) as exc:
+        raise ModelError(
+            f"model {model!r} needs a runtime that is not installed ({_first_line(exc)}); install it or export the "
+            "model to a format that is (.pt and .tflite work out of the box)"
+        ) from None
+    except Exception as exc:  # ultralytics raises bare TypeError/ValueError/RuntimeError for unreadable weights
+        raise ModelError(
+            f"{model} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
+            "file or OpenVINO folder"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    return message.replace("❌", "").replace("ERROR", "").strip(" ️:")
+
+
+def resolve_class_ids(names: dict[int, str], wanted: Sequence[str]) -> list[int]:
+    """Class ids for the wanted class names, matched case-insensitively; unknown names are an error."""
+    by_name = {name.lower(): class_id for class_id, name in names.items()}
+    missing = [name for name in wanted if name.lower() not in by_name]
+    if missing:
+        available = ", ".join(names[i] for i in sorted(names)[:20])
+        raise ModelError(
+            f"the model has no class named {', '.join(missing)}; its classes are: {available}"
+            f"{' …' if len(names) > 20 else ''}. Choose them with --classes"
+        )
+    return sorted({by_name[name.lower()] for name in wanted})
+
+
+class UltralyticsDetector:
+    """Finds the chosen person classes in a BGR picture."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self._model = _load_model(settings.model)
+        names = getattr(self._model, "names", None)
+        if not isinstance(names, dict) or not names:
+            raise ModelError(f"{settings.model} has no class names; it is not a YOLO detection model")
+        self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
+        self.class_ids = resolve_class_ids(self.class_names, settings.classes)
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        try:
+            result = self._model.predict(
+                image,
+                imgsz=self.settings.imgsz,
+                conf=self.settings.conf,
+                classes=self.class_ids,
+                device=self.settings.device,
+                verbose=False,
+            )[0]
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.settings.model} failed on a frame ({_first_line(exc)})") from None
+        boxes = result.boxes
+        if boxes is None or len(boxes) == 0:
+            return Detections.empty()
+        return Detections(
+            xyxy=boxes.xyxy.cpu().numpy().astype(np.float32, copy=False),
+            confidence=boxes.conf.cpu().numpy().astype(np.float32, copy=False),
+            class_id=boxes.cls.cpu().numpy().astype(np.int64),
+        )

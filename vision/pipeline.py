@@ -1,0 +1,417 @@
+"""The one place where the stages meet: source → detect → track → pseudonymise → project → sinks.
+
+`run_batch` processes each input as one camera with its own tracker, writes what it produced and an account of the
+run (`run.json`), and goes on past an input that fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import resource
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+import numpy as np
+
+from vision import __version__
+from vision.anonymise import TrackPseudonyms
+from vision.calibration_file import check_image_size, load_calibration, projector_from_calibration
+from vision.detect import Detector, DetectorSettings
+from vision.errors import FootfallError, OutputError, SourceTruncatedError
+from vision.geometry import GroundProjector
+from vision.sinks import CAMERA_ID_PATTERN, MotWriter, TrackTableWriter, write_json_atomic
+from vision.sources import EvenTimeSampler, FrameSource, SourceInfo, open_source, redact_url
+from vision.track import CameraTracker, TrackerSettings
+from vision.types import FloorTracks, Frame, Tracks
+
+log = logging.getLogger(__name__)
+
+RunStatus = Literal["complete", "partial", "failed", "interrupted"]
+Clock = Callable[[], datetime]
+
+
+def utc_clock() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraJob:
+    source: str
+    camera: str
+    calibration: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not CAMERA_ID_PATTERN.match(self.camera):
+            raise ValueError(
+                f"camera id {self.camera!r} must start with a letter or digit and hold only letters, digits, "
+                "'_', '-' and '.' (at most 64)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    analysis_fps: float = 5.0
+    start: datetime | None = None
+    export_mot: bool = False
+
+    def __post_init__(self) -> None:
+        EvenTimeSampler(self.analysis_fps)  # validates the rate
+
+
+class ProgressListener(Protocol):
+    def start(self, camera: str, total_frames: int | None) -> None: ...
+
+    def advance(self, frames_read: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class SilentProgress:
+    def start(self, camera: str, total_frames: int | None) -> None:
+        pass
+
+    def advance(self, frames_read: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class StageTimings:
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    track_s: float = 0.0
+    project_s: float = 0.0
+    write_s: float = 0.0
+
+
+@dataclass(slots=True)
+class CameraReport:
+    camera: str
+    source: str
+    status: RunStatus = "failed"
+    error: str | None = None
+    source_info: dict | None = None
+    calibration: str | None = None
+    frames_read: int = 0
+    frames_analysed: int = 0
+    frames_skipped: int = 0
+    detections: int = 0
+    track_rows: int = 0
+    tracks: int = 0
+    media_seconds_analysed: float = 0.0
+    wall_s: float = 0.0
+    analysed_fps: float = 0.0
+    real_time_factor: float = 0.0
+    timings: StageTimings = field(default_factory=StageTimings)
+    outputs: list[str] = field(default_factory=list)
+
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Runs `items` in a background thread, `depth` ahead, so decoding overlaps detection. Exceptions are
+    re-raised in the consumer; closing the consumer stops the producer."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as exc:  # handed to the consumer thread
+            buffer.put((done, exc))
+
+    producer = threading.Thread(target=produce, name="frame-reader", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=5)
+
+
+def _project(projector: GroundProjector | None, tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
+    foot = tracks.foot_points().astype(np.float64)
+    if projector is None or len(tracks) == 0:
+        return foot, np.full((len(tracks), 2), np.nan)
+    return foot, projector.to_floor(foot)
+
+
+def _source_summary(info: SourceInfo) -> dict:
+    summary = asdict(info)
+    summary["uri"] = redact_url(info.uri)
+    return summary
+
+
+class _CameraRun:
+    """Processes one camera job; owns the per-camera state (source, tracker, pseudonyms, writers)."""
+
+    def __init__(
+        self,
+        job: CameraJob,
+        settings: RunSettings,
+        detector: Detector,
+        out_dir: Path,
+        part_prefix: str,
+        output_name: str,
+        progress: ProgressListener,
+    ) -> None:
+        self.job = job
+        self.part_prefix = part_prefix
+        self.output_name = output_name
+        self.settings = settings
+        self.detector = detector
+        self.out_dir = out_dir
+        self.progress = progress
+        self.report = CameraReport(camera=job.camera, source=redact_url(job.source))
+
+    def execute(self) -> CameraReport:
+        report = self.report
+        started = time.perf_counter()
+        source: FrameSource | None = None
+        writer: TrackTableWriter | None = None
+        mot: MotWriter | None = None
+        completed = False
+        try:
+            projector = None
+            calibration = None
+            if self.job.calibration is not None:
+                calibration = load_calibration(self.job.calibration)
+                projector = projector_from_calibration(calibration)
+                report.calibration = str(self.job.calibration)
+            source = open_source(self.job.source, self.settings.start)
+            report.source_info = _source_summary(source.info)
+            if calibration is not None:
+                check_image_size(calibration, source.info.width, source.info.height, redact_url(self.job.source))
+            writer = TrackTableWriter(self.out_dir / "tracks", self.job.camera, self.part_prefix)
+            if self.settings.export_mot:
+                mot = MotWriter(self.out_dir / "mot", self.output_name)
+            self._loop(source, projector, writer, mot)
+            report.status = "complete"
+            completed = True
+        except SourceTruncatedError as exc:
+            report.status, report.error = "partial", str(exc)
+            completed = True
+        except KeyboardInterrupt:
+            report.status, report.error = "interrupted", "interrupted by the user"
+            completed = True
+            raise
+        except FootfallError as exc:
+            report.status, report.error = "failed", str(exc)
+        finally:
+            self.progress.finish()
+            if writer is not None:
+                writer.close()  # rows already analysed are kept, also for partial and interrupted runs
+                report.outputs.extend(str(path.relative_to(self.out_dir)) for path in writer.files)
+                report.track_rows = writer.rows_written
+            if mot is not None:
+                mot.close(completed=completed)
+                if completed:
+                    report.outputs.append(str(mot.path.relative_to(self.out_dir)))
+            if source is not None:
+                report.frames_read = source.counters.frames_read
+                report.frames_analysed = source.counters.frames_analysed
+                report.frames_skipped = source.counters.frames_skipped
+                source.close()
+            self._finish_figures(time.perf_counter() - started)
+        return report
+
+    def _loop(
+        self,
+        source: FrameSource,
+        projector: GroundProjector | None,
+        writer: TrackTableWriter,
+        mot: MotWriter | None,
+    ) -> None:
+        report, timings = self.report, self.report.timings
+        tracker = CameraTracker(self.settings.tracker, self.settings.analysis_fps)
+        pseudonyms = TrackPseudonyms()
+        track_names: set[str] = set()
+        first_pts: float | None = None
+        frame_period = 1.0 / min(self.settings.analysis_fps, source.info.nominal_fps or self.settings.analysis_fps)
+        self.progress.start(self.job.camera, source.info.frame_count)
+        frames = prefetch(source.frames(self.job.camera, EvenTimeSampler(self.settings.analysis_fps)), depth=4)
+        waited_from = time.perf_counter()
+        frame: Frame
+        for frame in frames:
+            now = time.perf_counter()
+            timings.decode_s += now - waited_from
+            detections = self.detector(frame.image)
+            after_detect = time.perf_counter()
+            tracks = tracker.update(detections, frame.image)
+            after_track = time.perf_counter()
+            names = pseudonyms.assign(tracks.track_id)
+            ended = pseudonyms.forget(tracks.ended_track_ids)
+            foot, floor_xy = _project(projector, tracks)
+            floor_tracks = FloorTracks(
+                camera=frame.camera,
+                frame_index=frame.index,
+                time_s=frame.time_s,
+                track=names,
+                track_id=tracks.track_id,
+                xyxy=tracks.xyxy,
+                foot_uv=foot,
+                floor_xy=floor_xy,
+                confidence=tracks.confidence,
+                ended_tracks=ended,
+            )
+            after_project = time.perf_counter()
+            writer.write(floor_tracks)
+            if mot is not None:
+                mot.write(floor_tracks)
+            waited_from = time.perf_counter()
+            timings.detect_s += after_detect - now
+            timings.track_s += after_track - after_detect
+            timings.project_s += after_project - after_track
+            timings.write_s += waited_from - after_project
+            report.detections += len(detections)
+            track_names.update(names.tolist())
+            report.tracks = len(track_names)
+            first_pts = frame.pts_s if first_pts is None else first_pts
+            report.media_seconds_analysed = frame.pts_s - first_pts + frame_period
+            self.progress.advance(source.counters.frames_read)
+
+    def _finish_figures(self, wall_s: float) -> None:
+        report = self.report
+        report.wall_s = round(wall_s, 3)
+        if wall_s > 0:
+            report.analysed_fps = round(report.frames_analysed / wall_s, 3)
+            report.real_time_factor = round(report.media_seconds_analysed / wall_s, 3)
+        report.media_seconds_analysed = round(report.media_seconds_analysed, 3)
+        for name in ("decode_s", "detect_s", "track_s", "project_s", "write_s"):
+            setattr(report.timings, name, round(getattr(report.timings, name), 3))
+
+
+@dataclass(slots=True)
+class RunReport:
+    run_id: str
+    version: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: RunStatus
+    settings: dict
+    model: dict
+    cameras: list[CameraReport]
+    peak_memory_mb: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def prepare_output(out_dir: Path, overwrite: bool) -> None:
+    """Refuses to mix two runs in one folder; with `overwrite`, removes only what an earlier run wrote."""
+    import shutil
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder; choose another --out")
+    if (out_dir / "run.json").exists():
+        if not overwrite:
+            raise OutputError(f"{out_dir} already holds a run (run.json); choose another --out or pass --overwrite")
+        for name in ("tracks", "mot"):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+        (out_dir / "run.json").unlink()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {out_dir} ({exc.strerror}); choose another --out") from None
+
+
+def _overall_status(cameras: list[CameraReport]) -> RunStatus:
+    statuses = {camera.status for camera in cameras}
+    if "interrupted" in statuses:
+        return "interrupted"
+    if statuses == {"complete"}:
+        return "complete"
+    if statuses == {"failed"}:
+        return "failed"
+    return "partial"
+
+
+def run_batch(
+    jobs: list[CameraJob],
+    settings: RunSettings,
+    out_dir: Path,
+    build_detector: Callable[[DetectorSettings], Detector],
+    progress: ProgressListener | None = None,
+    clock: Clock = utc_clock,
+    overwrite: bool = False,
+) -> RunReport:
+    """Runs every job into `out_dir` and writes `out_dir/run.json`. A job that fails is recorded and skipped;
+    a detector that cannot be built fails the whole run (raised before anything is written)."""
+    if not jobs:
+        raise ValueError("no inputs to process")
+    detector = build_detector(settings.detector)
+    prepare_output(out_dir, overwrite)
+    progress = progress or SilentProgress()
+    report = RunReport(
+        run_id=uuid.uuid4().hex[:12],
+        version=__version__,
+        started_at=clock(),
+        finished_at=None,
+        status="failed",
+        settings={
+            "analysis_fps": settings.analysis_fps,
+            "start": settings.start,
+            "export_mot": settings.export_mot,
+            "tracker": asdict(settings.tracker),
+            "detector": asdict(settings.detector),
+        },
+        model=_model_summary(detector, settings.detector),
+        cameras=[],
+    )
+    try:
+        cameras = [job.camera for job in jobs]
+        for index, job in enumerate(jobs):
+            # Several inputs may be recordings of one camera: they share its partition, each with its own parts.
+            output_name = job.camera if cameras.count(job.camera) == 1 else f"{job.camera}.{index}"
+            camera_run = _CameraRun(job, settings, detector, out_dir, f"{report.run_id}-{index}", output_name, progress)
+            report.cameras.append(camera_run.report)
+            camera_report = camera_run.execute()
+            if camera_report.error:
+                log.info("%s: %s", job.camera, camera_report.error)
+    finally:
+        report.finished_at = clock()
+        report.status = _overall_status(report.cameras) if report.cameras else "failed"
+        report.peak_memory_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        write_json_atomic(out_dir / "run.json", report.to_json())
+    return report
+
+
+def _model_summary(detector: Detector, settings: DetectorSettings) -> dict:
+    summary: dict = {"model": settings.model}
+    model_path = Path(settings.model)
+    if model_path.is_file():
+        summary["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    class_names = getattr(detector, "class_names", None)
+    class_ids = getattr(detector, "class_ids", None)
+    if class_names is not None and class_ids is not None:
+        summary["person_classes"] = {int(i): class_names[i] for i in class_ids}
+    return summary

@@ -1,0 +1,307 @@
+"""Frame sources: video files (anything FFmpeg reads, through PyAV) and MOTChallenge image sequences.
+
+A source yields only the frames the sampler keeps, as `Frame` objects in BGR. Frames it drops are decoded (a
+compressed stream cannot be skipped otherwise) but never converted or copied: a video frame stays in the decoder's
+own YUV buffer, and an image sequence does not even read the file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from vision.errors import SourceError, SourceTruncatedError
+from vision.types import Frame
+
+StartTimeOrigin = Literal["cli", "container", "seqinfo", "file_mtime"]
+
+
+def redact_url(uri: str) -> str:
+    """A URI fit for logs and outputs: user name and password removed."""
+    parts = urlsplit(uri)
+    if not parts.scheme or "@" not in parts.netloc:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    uri: str
+    kind: Literal["video", "image_sequence"]
+    width: int
+    height: int
+    nominal_fps: float | None
+    frame_count: int | None
+    duration_s: float | None
+    codec: str
+    start_time: datetime
+    start_time_origin: StartTimeOrigin
+
+
+@dataclass(slots=True)
+class SourceCounters:
+    frames_read: int = 0
+    frames_analysed: int = 0
+
+    @property
+    def frames_skipped(self) -> int:
+        return self.frames_read - self.frames_analysed
+
+
+class EvenTimeSampler:
+    """Keeps frames evenly spaced in media time at `fps` per second: at most one frame per 1/fps slot, the first
+    one that falls in it. Frames come faster than `fps` → some are skipped; slower → all are kept."""
+
+    def __init__(self, fps: float) -> None:
+        if not math.isfinite(fps) or fps <= 0:
+            raise ValueError(f"analysis fps must be a positive number, got {fps}")
+        self.fps = fps
+        self._origin_s: float | None = None
+        self._last_slot = -1
+
+    def keep(self, pts_s: float) -> bool:
+        if self._origin_s is None:
+            self._origin_s = pts_s
+        # The small epsilon keeps a frame that lands exactly on a slot boundary despite rounding in the timestamps.
+        slot = math.floor((pts_s - self._origin_s) * self.fps + 1e-6)
+        if slot <= self._last_slot:
+            return False
+        self._last_slot = slot
+        return True
+
+
+class FrameSource(Protocol):
+    info: SourceInfo
+    counters: SourceCounters
+
+    def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+def _parse_creation_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.year < 1990:  # muxers write 1970 or 1904 when they had no clock
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+class _BestEffortTimestamp:
+    """FFmpeg's own rule for a frame's time (libavcodec `guess_correct_pts`): trust the presentation timestamps
+    unless they have gone backwards more often than the decoding timestamps. AVI files, for one, carry packet
+    order rather than presentation times in their PTS."""
+
+    def __init__(self) -> None:
+        self._faulty_pts = 0
+        self._faulty_dts = 0
+        self._last_pts: int | None = None
+        self._last_dts: int | None = None
+
+    def __call__(self, pts: int | None, dts: int | None) -> int | None:
+        if pts is not None:
+            self._faulty_pts += int(self._last_pts is not None and pts <= self._last_pts)
+            self._last_pts = pts
+        if dts is not None:
+            self._faulty_dts += int(self._last_dts is not None and dts <= self._last_dts)
+            self._last_dts = dts
+        if pts is not None and (self._faulty_pts <= self._faulty_dts or dts is None):
+            return pts
+        return dts
+
+
+class VideoFileSource:
+    """A video file read with PyAV. Frame times come from the container's timestamps."""
+
+    def __init__(self, path: Path, start: datetime | None = None) -> None:
+        import av
+
+        self.path = path
+        if not path.is_file():
+            raise SourceError(f"{path}: no such video file; check the path")
+        try:
+            self._container = av.open(str(path), metadata_errors="ignore")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(
+                f"{path}: not a readable video ({_ffmpeg_reason(exc)}); the file may be truncated, corrupt or not a "
+                "video: check it plays, or re-encode it with ffmpeg"
+            ) from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError(f"{path}: holds no video stream; give a video file or an image-sequence folder")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        codec_context = self._stream.codec_context
+        if not codec_context.width or not codec_context.height:
+            self._container.close()
+            raise SourceError(f"{path}: the video stream has no picture size; the file is probably corrupt")
+
+        nominal_fps = float(self._stream.average_rate) if self._stream.average_rate else None
+        duration_s = None
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            duration_s = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration is not None:
+            duration_s = self._container.duration / 1_000_000
+        creation = _parse_creation_time(self._container.metadata.get("creation_time"))
+        if start is not None:
+            start_time, origin = start, "cli"
+        elif creation is not None:
+            start_time, origin = creation, "container"
+        else:
+            start_time, origin = _mtime(path), "file_mtime"
+        self.info = SourceInfo(
+            uri=str(path),
+            kind="video",
+            width=int(codec_context.width),
+            height=int(codec_context.height),
+            nominal_fps=nominal_fps,
+            frame_count=int(self._stream.frames) or None,
+            duration_s=duration_s,
+            codec=codec_context.name,
+            start_time=start_time,
+            start_time_origin=origin,
+        )
+        self.counters = SourceCounters()
+
+    def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]:
+        import av
+
+        time_base = self._stream.time_base or Fraction(1, 1)
+        start_epoch = self.info.start_time.timestamp()
+        best_effort = _BestEffortTimestamp()
+        first_timestamp: int | None = None
+        fallback_period = 1.0 / (self.info.nominal_fps or 25.0)
+        index = -1
+        try:
+            for decoded in self._container.decode(self._stream):
+                index += 1
+                self.counters.frames_read += 1
+                timestamp = best_effort(decoded.pts, decoded.dts)
+                if timestamp is None:
+                    pts_s = index * fallback_period
+                else:
+                    if first_timestamp is None:
+                        first_timestamp = timestamp
+                    pts_s = float((timestamp - first_timestamp) * time_base)
+                if not sampler.keep(pts_s):
+                    continue
+                self.counters.frames_analysed += 1
+                image = decoded.to_ndarray(format="bgr24")
+                yield Frame(camera=camera, index=index, pts_s=pts_s, time_s=start_epoch + pts_s, image=image)
+        except av.error.FFmpegError as exc:
+            raise SourceTruncatedError(
+                f"{self.path}: the video breaks off after frame {index} ({_ffmpeg_reason(exc)}); it is truncated or "
+                "corrupt there",
+                frames_read=self.counters.frames_read,
+            ) from None
+        expected = self.info.frame_count
+        if expected and self.counters.frames_read < expected - max(2, expected // 100):
+            raise SourceTruncatedError(
+                f"{self.path}: the video ends after {self.counters.frames_read} of the {expected} frames its header "
+                "announces; the file is truncated",
+                frames_read=self.counters.frames_read,
+            )
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc).split(":")[0] or type(exc).__name__
+
+
+class ImageSequenceSource:
+    """A MOTChallenge sequence folder: `seqinfo.ini` plus `img1/000001.jpg …`. Frame i (0-based) is file i+1 and
+    its time is i / frameRate. Skipped frames are never read from disk."""
+
+    def __init__(self, folder: Path, start: datetime | None = None) -> None:
+        self.folder = folder
+        seqinfo_path = folder / "seqinfo.ini"
+        if not seqinfo_path.is_file():
+            raise SourceError(f"{folder}: not a MOTChallenge sequence (no seqinfo.ini); give a video file instead")
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(seqinfo_path)
+            section = parser["Sequence"]
+            self._image_dir = folder / section.get("imDir", "img1")
+            self._extension = section.get("imExt", ".jpg")
+            fps = float(section["frameRate"])
+            length = int(section["seqLength"])
+            width, height = int(section["imWidth"]), int(section["imHeight"])
+        except (KeyError, ValueError, configparser.Error) as exc:
+            raise SourceError(
+                f"{seqinfo_path}: malformed ({exc}); it needs a [Sequence] section with frameRate, seqLength, "
+                "imWidth and imHeight"
+            ) from None
+        if fps <= 0 or length <= 0:
+            raise SourceError(f"{seqinfo_path}: frameRate and seqLength must be positive")
+        if not self._image_dir.is_dir():
+            raise SourceError(f"{folder}: image folder {self._image_dir.name}/ is missing")
+        if start is not None:
+            start_time, origin = start, "cli"
+        else:
+            start_time, origin = _mtime(seqinfo_path), "file_mtime"
+        self._fps = fps
+        self.info = SourceInfo(
+            uri=str(folder),
+            kind="image_sequence",
+            width=width,
+            height=height,
+            nominal_fps=fps,
+            frame_count=length,
+            duration_s=length / fps,
+            codec="image/" + self._extension.lstrip("."),
+            start_time=start_time,
+            start_time_origin=origin,
+        )
+        self.counters = SourceCounters()
+
+    def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]:
+        import cv2
+
+        start_epoch = self.info.start_time.timestamp()
+        for index in range(self.info.frame_count or 0):
+            pts_s = index / self._fps
+            self.counters.frames_read += 1
+            if not sampler.keep(pts_s):
+                continue
+            path = self._image_dir / f"{index + 1:06d}{self._extension}"
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceTruncatedError(
+                    f"{path}: missing or unreadable image; the sequence breaks off at frame {index}",
+                    frames_read=self.counters.frames_read - 1,
+                )
+            self.counters.frames_analysed += 1
+            yield Frame(camera=camera, index=index, pts_s=pts_s, time_s=start_epoch + pts_s, image=image)
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(location: str, start: datetime | None = None) -> FrameSource:
+    """A source for a video file or a MOTChallenge sequence folder."""
+    if start is not None and start.tzinfo is None:
+        raise SourceError(f"start time {start.isoformat()} has no time zone; add one, e.g. +08:00 or Z")
+    path = Path(location)
+    if not path.exists():
+        raise SourceError(f"{redact_url(location)}: no such file or folder; check the path")
+    if path.is_dir():
+        return ImageSequenceSource(path, start)
+    return VideoFileSource(path, start)

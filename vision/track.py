@@ -1,0 +1,111 @@
+"""Multi-object tracking with Ultralytics' ByteTrack or BoT-SORT, one tracker per camera.
+
+The trackers count lost-track patience in frames; here it is given in seconds and turned into frames at the
+real analysis frame rate, so sampling a camera at 5 fps or 15 fps keeps the same patience in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from vision.types import Detections, Tracks
+from vision.ultralytics_env import prepare_ultralytics_environment
+
+TrackerKind = Literal["bytetrack", "botsort"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    kind: TrackerKind = "bytetrack"
+    track_buffer_s: float = 2.0
+    high_threshold: float = 0.25
+    low_threshold: float = 0.1
+    new_track_threshold: float = 0.25
+    match_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bytetrack", "botsort"):
+            raise ValueError(f"tracker must be bytetrack or botsort, got {self.kind!r}")
+        if self.track_buffer_s <= 0:
+            raise ValueError(f"track buffer must be a positive number of seconds, got {self.track_buffer_s}")
+        if not 0 < self.low_threshold <= self.high_threshold < 1:
+            raise ValueError("tracker thresholds must satisfy 0 < low <= high < 1")
+
+
+class _DetectionsView:
+    """The slice of Ultralytics' `Boxes` interface its trackers read: conf, cls, xywh, xyxy, len and masks."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> None:
+        self.xyxy = xyxy
+        self.conf = conf
+        self.cls = cls
+
+    @property
+    def xywh(self) -> np.ndarray:
+        xywh = np.empty_like(self.xyxy)
+        xywh[:, :2] = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        xywh[:, 2:] = self.xyxy[:, 2:] - self.xyxy[:, :2]
+        return xywh
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, index: np.ndarray) -> _DetectionsView:
+        return _DetectionsView(self.xyxy[index], self.conf[index], self.cls[index])
+
+
+def frames_for_seconds(seconds: float, analysis_fps: float) -> int:
+    return max(1, round(seconds * analysis_fps))
+
+
+class CameraTracker:
+    """Tracks the people of one camera. Reported boxes and confidences are the detections' own (the tracker's
+    detection index links them), so positions are measurements rather than Kalman predictions."""
+
+    def __init__(self, settings: TrackerSettings, analysis_fps: float) -> None:
+        prepare_ultralytics_environment()
+        from ultralytics.trackers.bot_sort import BOTSORT
+        from ultralytics.trackers.byte_tracker import BYTETracker
+        from ultralytics.utils import IterableSimpleNamespace
+
+        self.settings = settings
+        self.track_buffer_frames = frames_for_seconds(settings.track_buffer_s, analysis_fps)
+        args = IterableSimpleNamespace(
+            tracker_type=settings.kind,
+            track_high_thresh=settings.high_threshold,
+            track_low_thresh=settings.low_threshold,
+            new_track_thresh=settings.new_track_threshold,
+            track_buffer=self.track_buffer_frames,
+            match_thresh=settings.match_threshold,
+            fuse_score=True,
+            gmc_method="none",  # fixed CCTV cameras: no camera motion to compensate
+            proximity_thresh=0.5,
+            appearance_thresh=0.8,
+            with_reid=False,
+            model="auto",
+        )
+        self._tracker = BOTSORT(args) if settings.kind == "botsort" else BYTETracker(args)
+
+    def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
+        view = _DetectionsView(detections.xyxy, detections.confidence, detections.class_id)
+        output = self._tracker.update(view, image)
+        ended = np.array([t.track_id for t in getattr(self._tracker, "removed_stracks_frame", [])], dtype=np.int64)
+        if len(output) == 0:
+            return Tracks(
+                track_id=np.zeros(0, np.int64),
+                xyxy=np.zeros((0, 4), np.float32),
+                confidence=np.zeros(0, np.float32),
+                detection_index=np.zeros(0, np.int64),
+                ended_track_ids=ended,
+            )
+        detection_index = output[:, -1].astype(np.int64)
+        return Tracks(
+            track_id=output[:, 4].astype(np.int64),
+            xyxy=detections.xyxy[detection_index],
+            confidence=detections.confidence[detection_index],
+            detection_index=detection_index,
+            ended_track_ids=ended,
+        )
