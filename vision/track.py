@@ -21,9 +21,9 @@ TrackerKind = Literal["bytetrack", "botsort"]
 class TrackerSettings:
     kind: TrackerKind = "bytetrack"
     track_buffer_s: float = 2.0
-    high_threshold: float = 0.25
+    high_threshold: float = 0.4
     low_threshold: float = 0.1
-    new_track_threshold: float = 0.25
+    new_track_threshold: float = 0.5
     match_threshold: float = 0.8
 
     def __post_init__(self) -> None:
