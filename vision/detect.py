@@ -6,8 +6,11 @@ packages at run time: a production engine must fail clearly rather than change i
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,7 +82,34 @@ def _load_model(model: str) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
-    return message.replace("❌", "").replace("ERROR", "").strip(" ️:")
+    return message.replace("❌", "").replace("ERROR", "").strip(" ️:.")
+
+
+@contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _model_names(model: Any, source: str) -> object:
+    """Exported models are parsed on first use, and asking for the class names is that first use."""
+    try:
+        return model.names
+    except Exception as exc:  # as in _load_model: unreadable weights surface as assorted exception types
+        raise ModelError(
+            f"{source} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
+            "file or OpenVINO folder"
+        ) from None
 
 
 def resolve_class_ids(names: dict[int, str], wanted: Sequence[str]) -> list[int]:
@@ -100,12 +130,22 @@ class UltralyticsDetector:
 
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = settings
-        self._model = _load_model(settings.model)
-        names = getattr(self._model, "names", None)
+        with _native_stderr_muted():
+            self._model = _load_model(settings.model)
+            names = _model_names(self._model, settings.model)
         if not isinstance(names, dict) or not names:
             raise ModelError(f"{settings.model} has no class names; it is not a YOLO detection model")
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.class_ids = resolve_class_ids(self.class_names, settings.classes)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One inference on a blank picture, so a model that loads but cannot run fails before anything is
+        written. Native runtimes (TFLite, ONNX Runtime) print banners straight to the process's stderr while they
+        set up; those are muted."""
+        blank = np.zeros((self.settings.imgsz, self.settings.imgsz, 3), dtype=np.uint8)
+        with _native_stderr_muted():
+            self(blank)
 
     def __call__(self, image: np.ndarray) -> Detections:
         try:

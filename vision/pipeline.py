@@ -10,6 +10,7 @@ import hashlib
 import logging
 import queue
 import resource
+import shutil
 import threading
 import time
 import uuid
@@ -171,6 +172,37 @@ def _source_summary(info: SourceInfo) -> dict:
     return summary
 
 
+def open_job(job: CameraJob, start: datetime | None) -> tuple[FrameSource, GroundProjector | None]:
+    """Opens a job's source and calibration, checking they belong together; raises FootfallError if not."""
+    projector = None
+    calibration = load_calibration(job.calibration) if job.calibration is not None else None
+    if calibration is not None:
+        projector = projector_from_calibration(calibration)
+    source = open_source(job.source, start)
+    if calibration is not None:
+        try:
+            check_image_size(calibration, source.info.width, source.info.height, redact_url(job.source))
+        except FootfallError:
+            source.close()
+            raise
+    return source, projector
+
+
+def check_jobs(jobs: list[CameraJob], start: datetime | None) -> list[str | None]:
+    """For each job, None if its source and calibration open, else the one-line reason they don't. Cheap: run
+    before the model is loaded, so that bad inputs are reported at once."""
+    problems: list[str | None] = []
+    for job in jobs:
+        try:
+            source, _ = open_job(job, start)
+        except FootfallError as exc:
+            problems.append(str(exc))
+        else:
+            source.close()
+            problems.append(None)
+    return problems
+
+
 class _CameraRun:
     """Processes one camera job; owns the per-camera state (source, tracker, pseudonyms, writers)."""
 
@@ -201,16 +233,9 @@ class _CameraRun:
         mot: MotWriter | None = None
         completed = False
         try:
-            projector = None
-            calibration = None
-            if self.job.calibration is not None:
-                calibration = load_calibration(self.job.calibration)
-                projector = projector_from_calibration(calibration)
-                report.calibration = str(self.job.calibration)
-            source = open_source(self.job.source, self.settings.start)
+            source, projector = open_job(self.job, self.settings.start)
             report.source_info = _source_summary(source.info)
-            if calibration is not None:
-                check_image_size(calibration, source.info.width, source.info.height, redact_url(self.job.source))
+            report.calibration = str(self.job.calibration) if self.job.calibration else None
             writer = TrackTableWriter(self.out_dir / "tracks", self.job.camera, self.part_prefix)
             if self.settings.export_mot:
                 mot = MotWriter(self.out_dir / "mot", self.output_name)
@@ -326,15 +351,18 @@ class RunReport:
         return asdict(self)
 
 
-def prepare_output(out_dir: Path, overwrite: bool) -> None:
-    """Refuses to mix two runs in one folder; with `overwrite`, removes only what an earlier run wrote."""
-    import shutil
-
+def check_output(out_dir: Path, overwrite: bool) -> None:
+    """Refuses a file in place of the folder, and a folder holding an earlier run unless `overwrite`."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a folder; choose another --out")
+    if (out_dir / "run.json").exists() and not overwrite:
+        raise OutputError(f"{out_dir} already holds a run (run.json); choose another --out or pass --overwrite")
+
+
+def prepare_output(out_dir: Path, overwrite: bool) -> None:
+    """Creates the output folder; with `overwrite`, first removes only what an earlier run wrote there."""
+    check_output(out_dir, overwrite)
     if (out_dir / "run.json").exists():
-        if not overwrite:
-            raise OutputError(f"{out_dir} already holds a run (run.json); choose another --out or pass --overwrite")
         for name in ("tracks", "mot"):
             shutil.rmtree(out_dir / name, ignore_errors=True)
         (out_dir / "run.json").unlink()
@@ -364,17 +392,19 @@ def run_batch(
     clock: Clock = utc_clock,
     overwrite: bool = False,
 ) -> RunReport:
-    """Runs every job into `out_dir` and writes `out_dir/run.json`. A job that fails is recorded and skipped;
-    a detector that cannot be built fails the whole run (raised before anything is written)."""
+    """Runs every job into `out_dir` and writes `out_dir/run.json`.
+
+    Inputs are checked first; one that can't be opened is reported and the others go on. If none can, or the
+    detector can't be built (raised as ModelError), nothing is written at all.
+    """
     if not jobs:
         raise ValueError("no inputs to process")
-    detector = build_detector(settings.detector)
-    prepare_output(out_dir, overwrite)
-    progress = progress or SilentProgress()
+    started_at = clock()
+    problems = check_jobs(jobs, settings.start)
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
         version=__version__,
-        started_at=clock(),
+        started_at=started_at,
         finished_at=None,
         status="failed",
         settings={
@@ -384,12 +414,27 @@ def run_batch(
             "tracker": asdict(settings.tracker),
             "detector": asdict(settings.detector),
         },
-        model=_model_summary(detector, settings.detector),
+        model={"model": settings.detector.model},
         cameras=[],
     )
+    if all(problem is not None for problem in problems):
+        report.cameras = [
+            CameraReport(camera=job.camera, source=redact_url(job.source), error=problem)
+            for job, problem in zip(jobs, problems, strict=True)
+        ]
+        report.finished_at = clock()
+        return report
+    check_output(out_dir, overwrite)  # before the model is loaded, so a wrong --out is reported at once
+    detector = build_detector(settings.detector)
+    report.model = _model_summary(detector, settings.detector)
+    prepare_output(out_dir, overwrite)
+    progress = progress or SilentProgress()
     try:
         cameras = [job.camera for job in jobs]
-        for index, job in enumerate(jobs):
+        for index, (job, problem) in enumerate(zip(jobs, problems, strict=True)):
+            if problem is not None:
+                report.cameras.append(CameraReport(camera=job.camera, source=redact_url(job.source), error=problem))
+                continue
             # Several inputs may be recordings of one camera: they share its partition, each with its own parts.
             output_name = job.camera if cameras.count(job.camera) == 1 else f"{job.camera}.{index}"
             camera_run = _CameraRun(job, settings, detector, out_dir, f"{report.run_id}-{index}", output_name, progress)

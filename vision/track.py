@@ -24,7 +24,7 @@ class TrackerSettings:
     high_threshold: float = 0.4
     low_threshold: float = 0.1
     new_track_threshold: float = 0.5
-    match_threshold: float = 0.8
+    match_threshold: float = 0.85
 
     def __post_init__(self) -> None:
         if self.kind not in ("bytetrack", "botsort"):

@@ -1,0 +1,3 @@
+from vision.cli import app
+
+app(prog_name="footfall")
