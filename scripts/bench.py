@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def scaled_copy(video: Path, width: int, height: int) -> Path:
-    import av  # noqa: PLC0415
+    import av
 
     target = Path(tempfile.gettempdir()) / "footfall-bench" / f"{video.stem}_{width}x{height}.mp4"
     if target.exists():

@@ -131,7 +131,7 @@ def test_malformed_calibration(bad_files, tmp_path, calibration_key, fragments):
 
 
 def test_calibration_for_another_resolution(tmp_path, pets_calibration_file):
-    from tests.conftest import VTEST_VIDEO  # noqa: PLC0415
+    from tests.conftest import VTEST_VIDEO
 
     result = footfall(*run_args(VTEST_VIDEO, tmp_path / "out", "--calibration", pets_calibration_file))
     assert_one_clear_line(result, "768x576", "480x360")
@@ -174,7 +174,7 @@ def test_batch_goes_on_past_a_bad_file(bad_files, tmp_path):
 def faststart_copy(source: Path, target: Path) -> None:
     """Remuxes `source` with its index (moov) first, as streaming recorders write: cut short, such a file still
     opens and plays up to the cut."""
-    import av  # noqa: PLC0415
+    import av
 
     with av.open(str(source)) as reader, av.open(str(target), "w", options={"movflags": "faststart"}) as writer:
         video_in = reader.streams.video[0]

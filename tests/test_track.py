@@ -1,0 +1,195 @@
+"""Per-camera tracking (vision.track) with Ultralytics' ByteTrack and BoT-SORT on synthetic detections."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.helpers import detections
+from vision.track import CameraTracker, TrackerSettings, frames_for_seconds
+from vision.types import Detections, Tracks
+
+KINDS = ["bytetrack", "botsort"]
+FPS = 5.0
+BUFFER_S = 1.0
+BUFFER_FRAMES = frames_for_seconds(BUFFER_S, FPS)  # 5
+PERSON = [300.0, 100.0, 340.0, 200.0]  # a 40x100 px box
+
+
+def tracker(kind: str, buffer_s: float = BUFFER_S) -> CameraTracker:
+    return CameraTracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
+
+
+def walking_apart(frame: int) -> tuple[list[float], list[float]]:
+    """Two people side by side at frame 0 (10 px apart), walking away from each other at 6 px a frame."""
+    left = [255.0 - 6 * frame, 100.0, 295.0 - 6 * frame, 200.0 + frame]
+    right = [305.0 + 6 * frame, 102.0, 345.0 + 6 * frame, 202.0 - frame]
+    return left, right
+
+
+def box_of(tracks: Tracks, track_id: int) -> np.ndarray:
+    (row,) = np.flatnonzero(tracks.track_id == track_id)
+    return tracks.xyxy[row]
+
+
+def missing_for(kind: str, gap_frames: int) -> tuple[int, list[int], list[list[int]], list[list[int]]]:
+    """One person seen for 10 frames, absent for `gap_frames`, then back in the same place for 5 frames. Returns
+    the first id, the ids seen after the return, and the ended ids and reported ids of every frame."""
+    camera = tracker(kind)
+    reported: list[list[int]] = []
+    ended: list[list[int]] = []
+    plan = [[PERSON]] * 10 + [[]] * gap_frames + [[PERSON]] * 5
+    for boxes in plan:
+        tracks = camera.update(detections(boxes) if boxes else Detections.empty())
+        assert len(tracks) <= len(boxes)
+        reported.append(tracks.track_id.tolist())
+        ended.append(tracks.ended_track_ids.tolist())
+    (first_id,) = reported[9]
+    after = [track_id for frame_ids in reported[10 + gap_frames :] for track_id in frame_ids]
+    return first_id, after, ended, reported
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_people_walking_apart_keep_two_stable_ids(kind: str) -> None:
+    camera = tracker(kind)
+    ids_of = {"left": set(), "right": set()}
+    for frame in range(30):
+        left, right = walking_apart(frame)
+        # A clutter detection below the low threshold comes first, and the order of the people alternates, so that
+        # detection indices must be in the full detection list and follow the person rather than the position.
+        order = ["left", "right"] if frame % 2 else ["right", "left"]
+        boxes = {"left": left, "right": right}
+        found = detections([[0, 0, 20, 50]] + [boxes[name] for name in order], [0.05, 0.9, 0.85])
+
+        tracks = camera.update(found)
+
+        assert len(tracks) == 2
+        assert tracks.ended_track_ids.tolist() == []
+        np.testing.assert_array_equal(tracks.xyxy, found.xyxy[tracks.detection_index])
+        np.testing.assert_array_equal(tracks.confidence, found.confidence[tracks.detection_index])
+        assert 0 not in tracks.detection_index.tolist()
+        for track_id, index in zip(tracks.track_id.tolist(), tracks.detection_index.tolist(), strict=True):
+            ids_of[order[index - 1]].add(track_id)
+
+    assert len(ids_of["left"]) == 1
+    assert len(ids_of["right"]) == 1
+    assert ids_of["left"] != ids_of["right"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reported_box_is_the_detection_not_the_prediction(kind: str) -> None:
+    camera = tracker(kind)
+    for frame in range(10):
+        jitter = 3.0 if frame % 2 else -3.0  # a detector's jitter, which a Kalman filter would smooth out
+        box = [PERSON[0] + jitter, PERSON[1], PERSON[2] + jitter, PERSON[3] + 2 * jitter]
+        found = detections([box], 0.8)
+
+        tracks = camera.update(found)
+
+        np.testing.assert_array_equal(tracks.xyxy, [box])
+        assert tracks.confidence.tolist() == pytest.approx([0.8])
+        assert tracks.detection_index.tolist() == [0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("gap_s", [0.2, 0.6, BUFFER_S - 1 / FPS, BUFFER_S])
+def test_a_person_missing_briefly_keeps_the_id(kind: str, gap_s: float) -> None:
+    gap_frames = round(gap_s * FPS)
+
+    first_id, after, ended, _ = missing_for(kind, gap_frames)
+
+    assert after == [first_id] * 5
+    assert all(not frame_ended for frame_ended in ended)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("gap_s", [BUFFER_S + 1 / FPS, BUFFER_S + 2 / FPS, 2 * BUFFER_S, 5 * BUFFER_S])
+def test_a_person_missing_longer_than_the_buffer_gets_a_new_id(kind: str, gap_s: float) -> None:
+    gap_frames = round(gap_s * FPS)
+
+    first_id, after, ended, _ = missing_for(kind, gap_frames)
+
+    assert first_id not in after, f"id {first_id} came back after {gap_s} s away (buffer {BUFFER_S} s)"
+    assert len(set(after)) == 1
+    ended_ids = [track_id for frame_ended in ended for track_id in frame_ended]
+    assert first_id in ended_ids
+    # It ends during the gap, once the buffer has run out: after BUFFER_FRAMES empty frames.
+    first_end = next(i for i, frame_ended in enumerate(ended) if first_id in frame_ended)
+    assert first_end == 10 + BUFFER_FRAMES
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("gap_frames", [BUFFER_FRAMES + 1, BUFFER_FRAMES + 2, 3 * BUFFER_FRAMES])
+def test_an_ended_id_is_reported_once_and_never_reused(kind: str, gap_frames: int) -> None:
+    """`ended_track_ids` are the tracks given up on at this frame: each appears once, and a track reported ended
+    is never reported again (its pseudonym has been forgotten)."""
+    first_id, _, ended, reported = missing_for(kind, gap_frames)
+
+    ended_ids = [track_id for frame_ended in ended for track_id in frame_ended]
+    assert ended_ids.count(first_id) == 1, f"ended ids per frame: {ended}"
+    end_frame = next(i for i, frame_ended in enumerate(ended) if first_id in frame_ended)
+    assert all(first_id not in frame_ids for frame_ids in reported[end_frame:]), f"ids per frame: {reported}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_track_buffer_is_in_seconds_at_the_analysis_rate(kind: str) -> None:
+    at_5 = CameraTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=5)
+    at_15 = CameraTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=15)
+
+    assert at_5.track_buffer_frames == 10
+    assert at_15.track_buffer_frames == 30
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_detections_give_empty_tracks(kind: str) -> None:
+    tracks = tracker(kind).update(Detections.empty())
+
+    assert len(tracks) == 0
+    assert tracks.xyxy.shape == (0, 4)
+    assert tracks.ended_track_ids.tolist() == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_low_confidence_detections_start_no_track(kind: str) -> None:
+    camera = tracker(kind)
+    for _ in range(5):
+        tracks = camera.update(detections([PERSON], 0.3))  # above low (0.1), below new-track (0.5)
+
+    assert len(tracks) == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fps", "frames"),
+    [(2.0, 5, 10), (2.0, 7, 14), (1.0, 15, 15), (0.5, 7, 4), (0.01, 5, 1), (0.0, 5, 1), (30.0, 0.5, 15)],
+)
+def test_frames_for_seconds(seconds: float, fps: float, frames: int) -> None:
+    assert frames_for_seconds(seconds, fps) == frames
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        pytest.param({"kind": "sort"}, "bytetrack or botsort", id="unknown-kind"),
+        pytest.param({"kind": "ByteTrack"}, "bytetrack or botsort", id="kind-capitalised"),
+        pytest.param({"track_buffer_s": 0}, "track buffer", id="buffer-zero"),
+        pytest.param({"track_buffer_s": -2.0}, "track buffer", id="buffer-negative"),
+        pytest.param({"track_buffer_s": math.nan}, "track buffer", id="buffer-nan"),
+        pytest.param({"track_buffer_s": math.inf}, "track buffer", id="buffer-inf"),
+        pytest.param({"low_threshold": 0.0}, "thresholds", id="low-zero"),
+        pytest.param({"low_threshold": 0.5, "high_threshold": 0.4}, "thresholds", id="low-above-high"),
+        pytest.param({"high_threshold": 1.0}, "thresholds", id="high-one"),
+        pytest.param({"low_threshold": -0.1}, "thresholds", id="low-negative"),
+    ],
+)
+def test_invalid_settings_are_refused(settings: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        TrackerSettings(**settings)
+
+
+def test_default_settings_are_valid() -> None:
+    settings = TrackerSettings()
+
+    assert settings.kind == "bytetrack"
+    assert 0 < settings.low_threshold <= settings.high_threshold < 1
