@@ -322,7 +322,7 @@ def test_image_sequence_missing_kept_frame_is_truncation(sequence: Path) -> None
 
     source = open_source(str(sequence))
     delivered = []
-    with pytest.raises(SourceTruncatedError, match="000004.jpg") as raised:
+    with pytest.raises(SourceTruncatedError, match=r"000004\.jpg") as raised:
         for frame in source.frames("cam", EvenTimeSampler(5)):
             delivered.append(frame.index)
 
@@ -363,7 +363,7 @@ def test_malformed_seqinfo(sequence: Path, seqinfo: str, fragment: str) -> None:
 
 
 def test_folder_without_seqinfo(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="seqinfo.ini"):
+    with pytest.raises(SourceError, match=r"seqinfo\.ini"):
         open_source(str(tmp_path))
 
 

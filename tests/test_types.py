@@ -87,8 +87,9 @@ VALID = [
 def test_valid_constructions(cls: type, kwargs: dict[str, Any]) -> None:
     obj = cls(**kwargs)
 
-    if cls is not Frame:
-        assert len(obj) == len(next(iter(v for v in kwargs.values() if isinstance(v, np.ndarray))))
+    if cls is not Frame:  # the objects of parallel arrays have one row per element of their first array
+        first_array = next(value for value in kwargs.values() if isinstance(value, np.ndarray))
+        assert len(obj) == len(first_array)
 
 
 # (class, kwargs, error type, fragments the message must contain: what was expected and what came)

@@ -60,8 +60,9 @@ class HomographyCalibration(_Strict):
     @field_validator("homography")
     @classmethod
     def _invertible(cls, value: list[list[float]]) -> list[list[float]]:
-        matrix = np.asarray(value)
-        if not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-15 * np.abs(matrix).max() ** 3:
+        matrix = np.asarray(value, dtype=np.float64)
+        scale = np.abs(matrix).max() if np.all(np.isfinite(matrix)) else 0.0
+        if scale == 0 or abs(np.linalg.det(matrix / scale)) < 1e-12:
             raise ValueError("homography must be a finite, invertible 3x3 matrix")
         return value
 

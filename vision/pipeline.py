@@ -50,7 +50,7 @@ class CameraJob:
     calibration: Path | None = None
 
     def __post_init__(self) -> None:
-        if not CAMERA_ID_PATTERN.match(self.camera):
+        if not CAMERA_ID_PATTERN.fullmatch(self.camera):
             raise ValueError(
                 f"camera id {self.camera!r} must start with a letter or digit and hold only letters, digits, "
                 "'_', '-' and '.' (at most 64)"

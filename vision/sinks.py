@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from vision.types import FloorTracks
 
-CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 TRACKS_SCHEMA = pa.schema(
     [
@@ -95,7 +95,7 @@ class TrackTableWriter:
     """
 
     def __init__(self, root: Path, camera: str, part_prefix: str, rows_per_file: int = 200_000) -> None:
-        if not CAMERA_ID_PATTERN.match(camera):
+        if not CAMERA_ID_PATTERN.fullmatch(camera):
             raise ValueError(f"camera id {camera!r} must be letters, digits, '_', '-' or '.' (at most 64)")
         self.root = root
         self.camera = camera

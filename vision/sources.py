@@ -8,6 +8,7 @@ own YUV buffer, and an image sequence does not even read the file.
 from __future__ import annotations
 
 import configparser
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,27 +104,71 @@ def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
-class _BestEffortTimestamp:
-    """FFmpeg's own rule for a frame's time (libavcodec `guess_correct_pts`): trust the presentation timestamps
-    unless they have gone backwards more often than the decoding timestamps. AVI files, for one, carry packet
-    order rather than presentation times in their PTS."""
+class MediaClock:
+    """Media time of decoded frames, from the container's timestamps.
 
-    def __init__(self) -> None:
-        self._faulty_pts = 0
-        self._faulty_dts = 0
-        self._last_pts: int | None = None
-        self._last_dts: int | None = None
+    Frames leave the decoder in presentation order, so their true times increase. Which timestamp carries that
+    time depends on the container: MP4, MKV and TS files have real presentation timestamps (PTS), while AVI files
+    carry packet order in the PTS and the presentation sequence in the DTS. The clock looks at the first frames
+    and takes the timestamp that increases steadily there (PTS first, then DTS, else the frame index at the
+    nominal rate). A later frame whose timestamp is missing or does not advance is placed one nominal period
+    after the previous frame.
+    """
 
-    def __call__(self, pts: int | None, dts: int | None) -> int | None:
-        if pts is not None:
-            self._faulty_pts += int(self._last_pts is not None and pts <= self._last_pts)
-            self._last_pts = pts
-        if dts is not None:
-            self._faulty_dts += int(self._last_dts is not None and dts <= self._last_dts)
-            self._last_dts = dts
-        if pts is not None and (self._faulty_pts <= self._faulty_dts or dts is None):
-            return pts
-        return dts
+    LOOKAHEAD = 8
+
+    def __init__(self, samples: list[tuple[int | None, int | None]], time_base: Fraction, nominal_fps: float | None):
+        def increasing(values: list[int | None]) -> bool:
+            return all(v is not None for v in values) and all(b > a for a, b in itertools.pairwise(values))
+
+        pts = [sample[0] for sample in samples]
+        dts = [sample[1] for sample in samples]
+        self.source = "pts" if increasing(pts) else "dts" if increasing(dts) else "index"
+        self._time_base = time_base
+        self._period_s = 1.0 / (nominal_fps or 25.0)
+        self._first: int | None = None
+        self._last: int | None = None
+        self._last_s = -self._period_s
+
+    def seconds(self, index: int, pts: int | None, dts: int | None) -> float:
+        timestamp = pts if self.source == "pts" else dts if self.source == "dts" else None
+        if self.source == "index":
+            seconds = index * self._period_s
+        elif timestamp is None or (self._last is not None and timestamp <= self._last):
+            seconds = self._last_s + self._period_s
+        else:
+            if self._first is None:
+                self._first = timestamp
+            self._last = timestamp
+            seconds = float((timestamp - self._first) * self._time_base)
+        self._last_s = seconds
+        return seconds
+
+
+def _timed(
+    decoded_frames: Iterator, time_base: Fraction, nominal_fps: float | None
+) -> Iterator[tuple[int, float, object]]:
+    """(index, media seconds, decoded frame) for each frame, holding back the first few to choose the clock."""
+    pending: list = []
+    clock: MediaClock | None = None
+    index = 0
+    for decoded in decoded_frames:
+        if clock is None:
+            pending.append(decoded)
+            if len(pending) < MediaClock.LOOKAHEAD:
+                continue
+            clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps)
+            batch, pending = pending, []
+        else:
+            batch = [decoded]
+        for frame in batch:
+            yield index, clock.seconds(index, frame.pts, frame.dts), frame
+            index += 1
+    if pending:  # a video shorter than the look-ahead
+        clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps)
+        for frame in pending:
+            yield index, clock.seconds(index, frame.pts, frame.dts), frame
+            index += 1
 
 
 class VideoFileSource:
@@ -184,21 +229,9 @@ class VideoFileSource:
 
         time_base = self._stream.time_base or Fraction(1, 1)
         start_epoch = self.info.start_time.timestamp()
-        best_effort = _BestEffortTimestamp()
-        first_timestamp: int | None = None
-        fallback_period = 1.0 / (self.info.nominal_fps or 25.0)
         index = -1
         try:
-            for decoded in self._container.decode(self._stream):
-                index += 1
-                self.counters.frames_read += 1
-                timestamp = best_effort(decoded.pts, decoded.dts)
-                if timestamp is None:
-                    pts_s = index * fallback_period
-                else:
-                    if first_timestamp is None:
-                        first_timestamp = timestamp
-                    pts_s = float((timestamp - first_timestamp) * time_base)
+            for index, pts_s, decoded in _timed(self._decoded_frames(), time_base, self.info.nominal_fps):
                 if not sampler.keep(pts_s):
                     continue
                 self.counters.frames_analysed += 1
@@ -206,8 +239,8 @@ class VideoFileSource:
                 yield Frame(camera=camera, index=index, pts_s=pts_s, time_s=start_epoch + pts_s, image=image)
         except av.error.FFmpegError as exc:
             raise SourceTruncatedError(
-                f"{self.path}: the video breaks off after frame {index} ({_ffmpeg_reason(exc)}); it is truncated or "
-                "corrupt there",
+                f"{self.path}: the video breaks off after frame {self.counters.frames_read} ({_ffmpeg_reason(exc)}); "
+                "it is truncated or corrupt there",
                 frames_read=self.counters.frames_read,
             ) from None
         expected = self.info.frame_count
@@ -217,6 +250,11 @@ class VideoFileSource:
                 "announces; the file is truncated",
                 frames_read=self.counters.frames_read,
             )
+
+    def _decoded_frames(self) -> Iterator:
+        for decoded in self._container.decode(self._stream):
+            self.counters.frames_read += 1
+            yield decoded
 
     def close(self) -> None:
         self._container.close()

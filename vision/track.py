@@ -6,6 +6,7 @@ real analysis frame rate, so sampling a camera at 5 fps or 15 fps keeps the same
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,10 +30,12 @@ class TrackerSettings:
     def __post_init__(self) -> None:
         if self.kind not in ("bytetrack", "botsort"):
             raise ValueError(f"tracker must be bytetrack or botsort, got {self.kind!r}")
-        if self.track_buffer_s <= 0:
+        if not math.isfinite(self.track_buffer_s) or self.track_buffer_s <= 0:
             raise ValueError(f"track buffer must be a positive number of seconds, got {self.track_buffer_s}")
         if not 0 < self.low_threshold <= self.high_threshold < 1:
             raise ValueError("tracker thresholds must satisfy 0 < low <= high < 1")
+        if not 0 < self.new_track_threshold < 1 or not 0 < self.match_threshold <= 1:
+            raise ValueError("new-track threshold must be in (0, 1) and match threshold in (0, 1]")
 
 
 class _DetectionsView:
@@ -67,6 +70,7 @@ class CameraTracker:
 
     def __init__(self, settings: TrackerSettings, analysis_fps: float) -> None:
         prepare_ultralytics_environment()
+        from ultralytics.trackers.basetrack import TrackState
         from ultralytics.trackers.bot_sort import BOTSORT
         from ultralytics.trackers.byte_tracker import BYTETracker
         from ultralytics.utils import IterableSimpleNamespace
@@ -88,11 +92,24 @@ class CameraTracker:
             model="auto",
         )
         self._tracker = BOTSORT(args) if settings.kind == "botsort" else BYTETracker(args)
+        self._live_ids: set[int] = set()
+        self._removed_state = TrackState.Removed
+
+    def _drop_removed_and_list_ended(self) -> np.ndarray:
+        """Ids the tracker no longer holds, tracked or lost. Ultralytics leaves a track it has just removed in its
+        lost pool for one more frame, where it can be matched again under its old id; it is taken out here, so a
+        track ends exactly when its buffer runs out and its id never returns."""
+        self._tracker.lost_stracks = [t for t in self._tracker.lost_stracks if t.state != self._removed_state]
+        live = {track.track_id for track in self._tracker.tracked_stracks}
+        live.update(track.track_id for track in self._tracker.lost_stracks)
+        ended = self._live_ids - live
+        self._live_ids = live
+        return np.array(sorted(ended), dtype=np.int64)
 
     def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
         view = _DetectionsView(detections.xyxy, detections.confidence, detections.class_id)
         output = self._tracker.update(view, image)
-        ended = np.array([t.track_id for t in getattr(self._tracker, "removed_stracks_frame", [])], dtype=np.int64)
+        ended = self._drop_removed_and_list_ended()
         if len(output) == 0:
             return Tracks(
                 track_id=np.zeros(0, np.int64),
