@@ -22,6 +22,8 @@ PETS_FPS = 7
 PETS_FRAMES = 400
 PETS_SIZE = (768, 576)
 VTEST_VIDEO = SHARED / "data" / "vtest" / "vtest_480x360.avi"
+TFLITE_MODEL = SHARED / "models" / "yolov8n_int8.tflite"
+PERSON_PT_MODEL = SHARED / "models" / "person_yolov8s.pt"
 
 
 def pets_view001() -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PETS_VIDEO, TFLITE_MODEL
+from tests.helpers import PETS_VIDEO, TFLITE_MODEL, VTEST_VIDEO
 
 
 def footfall(*args: str | Path) -> subprocess.CompletedProcess:
@@ -131,8 +131,6 @@ def test_malformed_calibration(bad_files, tmp_path, calibration_key, fragments):
 
 
 def test_calibration_for_another_resolution(tmp_path, pets_calibration_file):
-    from tests.conftest import VTEST_VIDEO
-
     result = footfall(*run_args(VTEST_VIDEO, tmp_path / "out", "--calibration", pets_calibration_file))
     assert_one_clear_line(result, "768x576", "480x360")
 

@@ -23,6 +23,7 @@ class TrackPseudonyms:
     def __init__(self, new_token: Callable[[], str] = random_token) -> None:
         self._new_token = new_token
         self._by_track_id: dict[int, str] = {}
+        self.minted = 0
 
     def __len__(self) -> int:
         return len(self._by_track_id)
@@ -34,6 +35,7 @@ class TrackPseudonyms:
             name = self._by_track_id.get(track_id)
             if name is None:
                 name = self._by_track_id[track_id] = self._new_token()
+                self.minted += 1
             names.append(name)
         return np.array(names, dtype=object)
 

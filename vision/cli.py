@@ -84,8 +84,7 @@ class _TerminalProgress:
     def advance(self, frames_read: int) -> None:
         if self._task is None:
             return
-        task = self._progress.tasks[0] if len(self._progress.tasks) == 1 else None
-        speed = task.speed if task is not None else None
+        speed = next(task.speed for task in self._progress.tasks if task.id == self._task)
         self._progress.update(self._task, completed=frames_read, fps=f"{speed:.1f}" if speed else "…")
 
     def finish(self) -> None:

@@ -317,3 +317,54 @@ def _trackeval_sequence_data(frame_data: list[_FrameData]) -> dict[str, object]:
         "tracker_ids": [np.searchsorted(unique_pred, ids).astype(int) for ids in pred_ids],
         "similarity_scores": [frame.iou for frame in frame_data],
     }
+
+
+@dataclass(frozen=True)
+class FloorErrors:
+    """Floor-position error of engine rows paired with ground-truth people, in metres."""
+
+    errors_m: np.ndarray
+    engine_rows: int
+
+    @property
+    def median_m(self) -> float:
+        return float(np.median(self.errors_m)) if len(self.errors_m) else math.nan
+
+    def percentile_m(self, q: float) -> float:
+        return float(np.percentile(self.errors_m, q)) if len(self.errors_m) else math.nan
+
+
+def floor_errors(
+    gt_path: str | Path, frame: np.ndarray, foot_uv: np.ndarray, floor_xy: np.ndarray, max_pixel_distance: float = 25.0
+) -> FloorErrors:
+    """Pairs each engine row (0-based source `frame`, image foot point `foot_uv`, floor position `floor_xy`) with
+    a ground-truth person of the same frame by foot-point distance in the image (Hungarian, within
+    `max_pixel_distance`), and measures the distance between the engine's floor position and the ground truth's
+    world position (2DMOT2015 columns 8-9, metres; flag-0 rows are left out)."""
+    from scipy.optimize import linear_sum_assignment
+
+    gt = load_mot_file(gt_path)
+    world = _world_columns(Path(gt_path))
+    keep = gt[:, 6] != 0
+    gt, world = gt[keep], world[keep]
+    errors: list[float] = []
+    for frame_number in np.unique(frame):
+        rows = np.flatnonzero(frame == frame_number)
+        truth = np.flatnonzero(gt[:, 0] == frame_number + 1)
+        if len(truth) == 0 or len(rows) == 0:
+            continue
+        truth_foot = np.column_stack([gt[truth, 2] + gt[truth, 4] / 2, gt[truth, 3] + gt[truth, 5]])
+        distance = np.linalg.norm(foot_uv[rows][:, None, :] - truth_foot[None, :, :], axis=2)
+        engine_index, truth_index = linear_sum_assignment(distance)
+        for e, t in zip(engine_index, truth_index, strict=True):
+            if distance[e, t] < max_pixel_distance:
+                errors.append(float(np.linalg.norm(floor_xy[rows[e]] - world[truth[t]])))
+    return FloorErrors(np.asarray(errors), engine_rows=len(frame))
+
+
+def _world_columns(path: Path) -> np.ndarray:
+    """Columns 8-9 (world x, y) of a 2DMOT2015 ground-truth file, row for row with `load_mot_file`."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    if rows.shape[1] < 9:
+        raise ValueError(f"{path}: has no world coordinates (columns 8-9 of 2DMOT2015 ground truth)")
+    return rows[:, 7:9]

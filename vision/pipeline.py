@@ -6,6 +6,7 @@ run (`run.json`), and goes on past an input that fails.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -31,7 +32,7 @@ from vision.geometry import GroundProjector
 from vision.sinks import CAMERA_ID_PATTERN, MotWriter, TrackTableWriter, write_json_atomic
 from vision.sources import EvenTimeSampler, FrameSource, SourceInfo, open_source, redact_url
 from vision.track import CameraTracker, TrackerSettings
-from vision.types import FloorTracks, Frame, Tracks
+from vision.types import FloorTracks, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -276,53 +277,51 @@ class _CameraRun:
         writer: TrackTableWriter,
         mot: MotWriter | None,
     ) -> None:
-        report, timings = self.report, self.report.timings
         tracker = CameraTracker(self.settings.tracker, self.settings.analysis_fps)
         pseudonyms = TrackPseudonyms()
-        track_names: set[str] = set()
-        first_pts: float | None = None
         frame_period = 1.0 / min(self.settings.analysis_fps, source.info.nominal_fps or self.settings.analysis_fps)
         self.progress.start(self.job.camera, source.info.frame_count)
         frames = prefetch(source.frames(self.job.camera, EvenTimeSampler(self.settings.analysis_fps)), depth=4)
+        report, timings = self.report, self.report.timings
+        first_pts: float | None = None
         waited_from = time.perf_counter()
-        frame: Frame
-        for frame in frames:
-            now = time.perf_counter()
-            timings.decode_s += now - waited_from
-            detections = self.detector(frame.image)
-            after_detect = time.perf_counter()
-            tracks = tracker.update(detections, frame.image)
-            after_track = time.perf_counter()
-            names = pseudonyms.assign(tracks.track_id)
-            ended = pseudonyms.forget(tracks.ended_track_ids)
-            foot, floor_xy = _project(projector, tracks)
-            floor_tracks = FloorTracks(
-                camera=frame.camera,
-                frame_index=frame.index,
-                time_s=frame.time_s,
-                track=names,
-                track_id=tracks.track_id,
-                xyxy=tracks.xyxy,
-                foot_uv=foot,
-                floor_xy=floor_xy,
-                confidence=tracks.confidence,
-                ended_tracks=ended,
-            )
-            after_project = time.perf_counter()
-            writer.write(floor_tracks)
-            if mot is not None:
-                mot.write(floor_tracks)
-            waited_from = time.perf_counter()
-            timings.detect_s += after_detect - now
-            timings.track_s += after_track - after_detect
-            timings.project_s += after_project - after_track
-            timings.write_s += waited_from - after_project
-            report.detections += len(detections)
-            track_names.update(names.tolist())
-            report.tracks = len(track_names)
-            first_pts = frame.pts_s if first_pts is None else first_pts
-            report.media_seconds_analysed = frame.pts_s - first_pts + frame_period
-            self.progress.advance(source.counters.frames_read)
+        with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens
+            for frame in frames:
+                now = time.perf_counter()
+                timings.decode_s += now - waited_from
+                detections = self.detector(frame.image)
+                after_detect = time.perf_counter()
+                tracks = tracker.update(detections, frame.image)
+                after_track = time.perf_counter()
+                names = pseudonyms.assign(tracks.track_id)
+                ended = pseudonyms.forget(tracks.ended_track_ids)
+                foot, floor_xy = _project(projector, tracks)
+                floor_tracks = FloorTracks(
+                    camera=frame.camera,
+                    frame_index=frame.index,
+                    time_s=frame.time_s,
+                    track=names,
+                    track_id=tracks.track_id,
+                    xyxy=tracks.xyxy,
+                    foot_uv=foot,
+                    floor_xy=floor_xy,
+                    confidence=tracks.confidence,
+                    ended_tracks=ended,
+                )
+                after_project = time.perf_counter()
+                writer.write(floor_tracks)
+                if mot is not None:
+                    mot.write(floor_tracks)
+                waited_from = time.perf_counter()
+                timings.detect_s += after_detect - now
+                timings.track_s += after_track - after_detect
+                timings.project_s += after_project - after_track
+                timings.write_s += waited_from - after_project
+                report.detections += len(detections)
+                report.tracks = pseudonyms.minted
+                first_pts = frame.pts_s if first_pts is None else first_pts
+                report.media_seconds_analysed = frame.pts_s - first_pts + frame_period
+                self.progress.advance(source.counters.frames_read)
 
     def _finish_figures(self, wall_s: float) -> None:
         report = self.report
