@@ -151,3 +151,63 @@ class FloorTracks:
 
     def __len__(self) -> int:
         return len(self.track)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackHistory:
+    """Everything one track did on one camera, in time order: what the flow analytics work on once it has ended."""
+
+    camera: str
+    track: str
+    time_s: np.ndarray
+    frame: np.ndarray
+    foot_uv: np.ndarray
+    floor_xy: np.ndarray
+    confidence: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_array("TrackHistory.time_s", self.time_s, "f", (None,))
+        _check_array("TrackHistory.frame", self.frame, "iu", (None,))
+        _check_array("TrackHistory.foot_uv", self.foot_uv, "f", (None, 2))
+        _check_array("TrackHistory.floor_xy", self.floor_xy, "f", (None, 2))
+        _check_array("TrackHistory.confidence", self.confidence, "f", (None,))
+        count = _check_lengths(
+            "TrackHistory",
+            time_s=self.time_s,
+            frame=self.frame,
+            foot_uv=self.foot_uv,
+            floor_xy=self.floor_xy,
+            confidence=self.confidence,
+        )
+        if count and np.any(np.diff(self.time_s) <= 0):
+            raise ValueError("TrackHistory.time_s must be strictly increasing")
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A stay in a zone: from the first inside sample to the last one (see vision.analytics.visits)."""
+
+    camera: str
+    track: str
+    zone: str
+    zone_kind: str
+    t_in: float
+    t_out: float
+
+    @property
+    def dwell_s(self) -> float:
+        return self.t_out - self.t_in
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """A counting-line crossing; `direction` is "in" or "out", `t` the interpolated moment of crossing."""
+
+    camera: str
+    track: str
+    line: str
+    direction: str
+    t: float
