@@ -100,7 +100,7 @@ def test_floor_positions_match_ground_truth_world_coordinates(run_7fps):
 
 def test_track_table_schema_times_and_pseudonyms(run_7fps):
     table = pq.read_table(run_7fps / "tracks")
-    assert set(table.column_names) == {"track", "t", "frame", "u", "v", "x", "y", "conf", "camera", "date"}
+    assert set(table.column_names) == {"track", "t", "frame", "u", "v", "x", "y", "conf", "staff", "camera", "date"}
     frame = table.to_pandas()
     assert set(frame["camera"].astype(str)) == {"view001"}
     assert set(frame["date"].astype(str)) == {"2009-03-12"}
@@ -113,6 +113,7 @@ def test_track_table_schema_times_and_pseudonyms(run_7fps):
     mot = np.loadtxt(run_7fps / "mot" / "view001.txt", delimiter=",")
     assert len(names) == len(np.unique(mot[:, 1])), "one pseudonym per tracker id"
     assert frame["conf"].between(0.1, 1.0).all()
+    assert not frame["staff"].any(), "no site config, so no staff zones"
 
 
 def test_pseudonyms_do_not_link_runs(run_7fps, run_default_fps):

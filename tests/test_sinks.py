@@ -12,7 +12,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import floor_tracks
-from vision.sinks import MotWriter, TrackTableWriter, atomic_output, write_json_atomic
+from vision.sinks import (
+    TRACKS_SCHEMA,
+    MotWriter,
+    PartitionedTableWriter,
+    atomic_output,
+    track_rows,
+    write_json_atomic,
+)
+from vision.types import FloorTracks, TrackHistory
 
 # 2024-05-17 10:00:00.123456 UTC, a time with microseconds.
 T0 = datetime(2024, 5, 17, 10, 0, 0, 123456, tzinfo=UTC).timestamp()
@@ -27,7 +35,28 @@ def all_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-# --- TrackTableWriter ------------------------------------------------------------------------------------------
+# --- the track table: PartitionedTableWriter fed with track_rows ------------------------------------------------
+
+
+class TrackTableWriter(PartitionedTableWriter):
+    """The track table as the pipeline writes it, fed one frame at a time: each row as a one-sample track."""
+
+    def __init__(self, root: Path, camera: str, part_prefix: str, rows_per_file: int = 200_000) -> None:
+        super().__init__(root, camera, part_prefix, TRACKS_SCHEMA, "t", rows_per_file=rows_per_file)
+
+    def write(self, floor: FloorTracks) -> None:  # type: ignore[override]
+        for row, name in enumerate(floor.track.tolist()):
+            sample = TrackHistory(
+                camera=floor.camera,
+                track=name,
+                time_s=np.array([floor.time_s]),
+                frame=np.array([floor.frame_index]),
+                foot_uv=floor.foot_uv[row : row + 1].astype(np.float64),
+                floor_xy=floor.floor_xy[row : row + 1].astype(np.float64),
+                confidence=floor.confidence[row : row + 1].astype(np.float32),
+            )
+            super().write(track_rows(sample, staff=False))
+
 
 
 def test_track_table_is_hive_partitioned_and_reads_back(tmp_path: Path) -> None:
@@ -40,7 +69,7 @@ def test_track_table_is_hive_partitioned_and_reads_back(tmp_path: Path) -> None:
     assert all_files(tmp_path) == ["camera=entrance-1/date=2024-05-17/part-run42-00000.parquet"]
     assert writer.rows_written == 3
     table = pq.read_table(tmp_path)
-    assert table.column_names == ["track", "t", "frame", "u", "v", "x", "y", "conf", "camera", "date"]
+    assert table.column_names == ["track", "t", "frame", "u", "v", "x", "y", "conf", "staff", "camera", "date"]
     assert table.schema.field("t").type == pa.timestamp("us", tz="UTC")
     rows = table.to_pylist()
     assert [r["track"] for r in rows] == ["aa", "bb", "aa"]

@@ -195,3 +195,39 @@ def run_command(
     if report.status != "complete":
         raise typer.Exit(EXIT_FAILED)
     typer.echo(f"wrote {out / 'tracks'} and {out / 'run.json'}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+@app.command("validate")
+def validate_command(
+    config: Annotated[Path, typer.Argument(help="The site config (YAML).", show_default=False)],
+) -> None:
+    """Check a site config and the files it names (videos, calibrations, floor plan) without analysing anything."""
+    from collections import Counter
+
+    from vision.config import check_site_files, load_site_config
+
+    try:
+        site = load_site_config(config)
+        problems = check_site_files(site)
+        extent = site.floor_plan.extent_m() if site.floor_plan is not None and not problems else None
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    if problems:
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+    kinds = Counter(zone.kind for zone in site.zones)
+    by_kind = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    typer.echo(f"site {site.site.id} ({site.site.timezone})")
+    typer.echo(f"{_count(len(site.cameras), 'camera')}: {', '.join(camera.id for camera in site.cameras)}")
+    typer.echo(_count(len(site.zones), "zone") + (f" ({by_kind})" if by_kind else ""))
+    typer.echo(f"{_count(len(site.lines), 'line')}, {_count(len(site.funnels), 'funnel')}")
+    if extent is not None:
+        xmin, ymin, xmax, ymax = extent
+        typer.echo(f"floor plan: {xmax - xmin:g} x {ymax - ymin:g} m from ({xmin:g}, {ymin:g})")
+    typer.echo("ok")

@@ -28,3 +28,7 @@ class CalibrationError(FootfallError):
 
 class OutputError(FootfallError):
     """An output folder that cannot be written, or that holds a run already."""
+
+
+class SiteConfigError(FootfallError):
+    """A site config (YAML) that is missing, malformed or inconsistent; the message names the file, line and field."""

@@ -20,19 +20,39 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
+import cv2
 import numpy as np
+import pyarrow as pa
 
 from vision import __version__
+from vision.analytics.assemble import TrackAssembler
+from vision.analytics.heatmap import GridGeometry
+from vision.analytics.site import FlowSettings, Funnel, SiteFlow
 from vision.anonymise import TrackPseudonyms
 from vision.calibration_file import check_image_size, load_calibration, projector_from_calibration
 from vision.detect import Detector, DetectorSettings
 from vision.errors import FootfallError, OutputError, SourceTruncatedError
 from vision.geometry import GroundProjector
-from vision.sinks import CAMERA_ID_PATTERN, MotWriter, TrackTableWriter, write_json_atomic
+from vision.render import PlanPicture, heatmap_picture
+from vision.sinks import (
+    CAMERA_ID_PATTERN,
+    EVENTS_SCHEMA,
+    TRACKS_SCHEMA,
+    VISITS_SCHEMA,
+    MotWriter,
+    PartitionedTableWriter,
+    atomic_output,
+    event_rows,
+    track_rows,
+    visit_rows,
+    write_json_atomic,
+)
 from vision.sources import EvenTimeSampler, FrameSource, SourceInfo, open_source, redact_url
 from vision.track import CameraTracker, TrackerSettings
-from vision.types import FloorTracks, Tracks
+from vision.types import FloorTracks, TrackHistory, Tracks
+from vision.zones import CountingLine, Zone
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +66,14 @@ def utc_clock() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class CameraJob:
+    """One input: its camera id, calibration, and (from a site config) its own analysis rate and start time,
+    which override the run's."""
+
     source: str
     camera: str
     calibration: Path | None = None
+    analysis_fps: float | None = None
+    start: datetime | None = None
 
     def __post_init__(self) -> None:
         if not CAMERA_ID_PATTERN.fullmatch(self.camera):
@@ -59,12 +84,28 @@ class CameraJob:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowPlan:
+    """What the flow analytics of a site need: its zones, lines and funnels in floor metres, thresholds, time zone,
+    and the heatmap grid with the floor-plan picture to draw it on."""
+
+    site_id: str
+    zones: list[Zone]
+    lines: list[CountingLine]
+    funnels: list[Funnel]
+    settings: FlowSettings
+    timezone: str = "UTC"
+    grid: GridGeometry | None = None
+    plan: PlanPicture | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunSettings:
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
     analysis_fps: float = 5.0
     start: datetime | None = None
     export_mot: bool = False
+    flow: FlowPlan | None = None
 
     def __post_init__(self) -> None:
         EvenTimeSampler(self.analysis_fps)  # validates the rate
@@ -112,6 +153,7 @@ class CameraReport:
     detections: int = 0
     track_rows: int = 0
     tracks: int = 0
+    staff_tracks: int = 0
     media_seconds_analysed: float = 0.0
     wall_s: float = 0.0
     analysed_fps: float = 0.0
@@ -195,13 +237,54 @@ def check_jobs(jobs: list[CameraJob], start: datetime | None) -> list[str | None
     problems: list[str | None] = []
     for job in jobs:
         try:
-            source, _ = open_job(job, start)
+            source, _ = open_job(job, job.start or start)
         except FootfallError as exc:
             problems.append(str(exc))
         else:
             source.close()
             problems.append(None)
     return problems
+
+
+class _TrackOutputs:
+    """One camera's finished tracks: assembled from the frames, run through the site's flow analytics when there
+    is a site, and written to `tracks/` (and `events/`, `visits/`)."""
+
+    def __init__(self, out_dir: Path, camera: str, part_prefix: str, flow: SiteFlow | None, timezone: str) -> None:
+        def writer(name: str, schema: pa.Schema, date_column: str) -> PartitionedTableWriter:
+            return PartitionedTableWriter(out_dir / name, camera, part_prefix, schema, date_column, timezone)
+
+        self.assembler = TrackAssembler(camera)
+        self.flow = flow
+        self.tracks = writer("tracks", TRACKS_SCHEMA, "t")
+        self.events = writer("events", EVENTS_SCHEMA, "t") if flow else None
+        self.visits = writer("visits", VISITS_SCHEMA, "t_in") if flow else None
+        self.finished_tracks = 0
+        self.staff_tracks = 0
+
+    def add(self, floor: FloorTracks) -> None:
+        for track in self.assembler.add(floor):
+            self._finish(track)
+
+    def _finish(self, track: TrackHistory) -> None:
+        staff = False
+        if self.flow is not None and self.events is not None and self.visits is not None:
+            result = self.flow.process(track)
+            staff = result.staff
+            self.events.write(event_rows(track.track, result.visits, result.crossings, "line", staff))
+            self.visits.write(visit_rows(track.track, result.visits, staff))
+        self.tracks.write(track_rows(track, staff))
+        self.finished_tracks += 1
+        self.staff_tracks += int(staff)
+
+    def close(self) -> list[Path]:
+        """Ends the tracks still live and writes everything buffered; returns the files written."""
+        for track in self.assembler.finish():
+            self._finish(track)
+        writers = [w for w in (self.tracks, self.events, self.visits) if w is not None]
+        for writer in writers:
+            writer.close()
+        return [path for writer in writers for path in writer.files]
 
 
 class _CameraRun:
@@ -216,8 +299,10 @@ class _CameraRun:
         part_prefix: str,
         output_name: str,
         progress: ProgressListener,
+        flow: SiteFlow | None,
     ) -> None:
         self.job = job
+        self.flow = flow
         self.part_prefix = part_prefix
         self.output_name = output_name
         self.settings = settings
@@ -230,17 +315,18 @@ class _CameraRun:
         report = self.report
         started = time.perf_counter()
         source: FrameSource | None = None
-        writer: TrackTableWriter | None = None
+        outputs: _TrackOutputs | None = None
         mot: MotWriter | None = None
         completed = False
         try:
-            source, projector = open_job(self.job, self.settings.start)
+            source, projector = open_job(self.job, self.job.start or self.settings.start)
             report.source_info = _source_summary(source.info)
             report.calibration = str(self.job.calibration) if self.job.calibration else None
-            writer = TrackTableWriter(self.out_dir / "tracks", self.job.camera, self.part_prefix)
+            timezone = self.settings.flow.timezone if self.settings.flow else "UTC"
+            outputs = _TrackOutputs(self.out_dir, self.job.camera, self.part_prefix, self.flow, timezone)
             if self.settings.export_mot:
                 mot = MotWriter(self.out_dir / "mot", self.output_name)
-            self._loop(source, projector, writer, mot)
+            self._loop(source, projector, outputs, mot)
             report.status = "complete"
             completed = True
         except SourceTruncatedError as exc:
@@ -254,10 +340,11 @@ class _CameraRun:
             report.status, report.error = "failed", str(exc)
         finally:
             self.progress.finish()
-            if writer is not None:
-                writer.close()  # rows already analysed are kept, also for partial and interrupted runs
-                report.outputs.extend(str(path.relative_to(self.out_dir)) for path in writer.files)
-                report.track_rows = writer.rows_written
+            if outputs is not None:
+                files = outputs.close()  # what was analysed is kept, also for partial and interrupted runs
+                report.outputs.extend(str(path.relative_to(self.out_dir)) for path in files)
+                report.track_rows = outputs.tracks.rows_written
+                report.staff_tracks = outputs.staff_tracks
             if mot is not None:
                 mot.close(completed=completed)
                 if completed:
@@ -274,14 +361,15 @@ class _CameraRun:
         self,
         source: FrameSource,
         projector: GroundProjector | None,
-        writer: TrackTableWriter,
+        outputs: _TrackOutputs,
         mot: MotWriter | None,
     ) -> None:
-        tracker = CameraTracker(self.settings.tracker, self.settings.analysis_fps)
+        analysis_fps = self.job.analysis_fps or self.settings.analysis_fps
+        tracker = CameraTracker(self.settings.tracker, analysis_fps)
         pseudonyms = TrackPseudonyms()
-        frame_period = 1.0 / min(self.settings.analysis_fps, source.info.nominal_fps or self.settings.analysis_fps)
+        frame_period = 1.0 / min(analysis_fps, source.info.nominal_fps or analysis_fps)
         self.progress.start(self.job.camera, source.info.frame_count)
-        frames = prefetch(source.frames(self.job.camera, EvenTimeSampler(self.settings.analysis_fps)), depth=4)
+        frames = prefetch(source.frames(self.job.camera, EvenTimeSampler(analysis_fps)), depth=4)
         report, timings = self.report, self.report.timings
         first_pts: float | None = None
         waited_from = time.perf_counter()
@@ -309,7 +397,7 @@ class _CameraRun:
                     ended_tracks=ended,
                 )
                 after_project = time.perf_counter()
-                writer.write(floor_tracks)
+                outputs.add(floor_tracks)
                 if mot is not None:
                     mot.write(floor_tracks)
                 waited_from = time.perf_counter()
@@ -345,6 +433,7 @@ class RunReport:
     model: dict
     cameras: list[CameraReport]
     peak_memory_mb: float = 0.0
+    site_outputs: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -362,8 +451,9 @@ def prepare_output(out_dir: Path, overwrite: bool) -> None:
     """Creates the output folder; with `overwrite`, first removes only what an earlier run wrote there."""
     check_output(out_dir, overwrite)
     if (out_dir / "run.json").exists():
-        for name in ("tracks", "mot"):
+        for name in ("tracks", "mot", "events", "visits", "heatmaps"):
             shutil.rmtree(out_dir / name, ignore_errors=True)
+        (out_dir / "summary.json").unlink(missing_ok=True)
         (out_dir / "run.json").unlink()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +518,7 @@ def run_batch(
     report.model = _model_summary(detector, settings.detector)
     prepare_output(out_dir, overwrite)
     progress = progress or SilentProgress()
+    flow = _site_flow(settings.flow)
     try:
         cameras = [job.camera for job in jobs]
         for index, (job, problem) in enumerate(zip(jobs, problems, strict=True)):
@@ -436,17 +527,52 @@ def run_batch(
                 continue
             # Several inputs may be recordings of one camera: they share its partition, each with its own parts.
             output_name = job.camera if cameras.count(job.camera) == 1 else f"{job.camera}.{index}"
-            camera_run = _CameraRun(job, settings, detector, out_dir, f"{report.run_id}-{index}", output_name, progress)
+            prefix = f"{report.run_id}-{index}"
+            camera_run = _CameraRun(job, settings, detector, out_dir, prefix, output_name, progress, flow)
             report.cameras.append(camera_run.report)
             camera_report = camera_run.execute()
             if camera_report.error:
                 log.info("%s: %s", job.camera, camera_report.error)
     finally:
+        if flow is not None and settings.flow is not None:
+            report.site_outputs = write_site_outputs(out_dir, flow, settings.flow)
         report.finished_at = clock()
         report.status = _overall_status(report.cameras) if report.cameras else "failed"
         report.peak_memory_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         write_json_atomic(out_dir / "run.json", report.to_json())
     return report
+
+
+def _site_flow(plan: FlowPlan | None) -> SiteFlow | None:
+    if plan is None:
+        return None
+    return SiteFlow(plan.zones, plan.lines, plan.funnels, plan.settings, ZoneInfo(plan.timezone), plan.grid)
+
+
+def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[str]:
+    """summary.json and the heatmaps (per camera and merged: raw grid .npy, its geometry .json, a .png)."""
+    written: list[Path] = []
+    summary = {"site": plan.site_id, "timezone": plan.timezone, "settings": asdict(plan.settings), **flow.summary()}
+    if plan.grid is not None:
+        folder = out_dir / "heatmaps"
+        grids = {camera: heatmap.person_seconds for camera, heatmap in sorted(flow.heatmaps.items())}
+        merged = flow.merged_heatmap()
+        grids["site"] = merged if merged is not None else np.zeros((plan.grid.rows, plan.grid.columns))
+        for name, grid in grids.items():
+            with atomic_output(folder / f"{name}.npy", "wb") as handle:
+                np.save(handle, grid)
+            write_json_atomic(folder / f"{name}.json", {**plan.grid.to_json(), "total_person_seconds": grid.sum()})
+            picture = heatmap_picture(grid, plan.grid, plan.plan)
+            ok, encoded = cv2.imencode(".png", picture)
+            if not ok:
+                raise OutputError(f"could not encode the heatmap picture for {name}")
+            with atomic_output(folder / f"{name}.png", "wb") as handle:
+                handle.write(encoded.tobytes())
+            written += [folder / f"{name}.npy", folder / f"{name}.json", folder / f"{name}.png"]
+        summary["heatmaps"] = {"cell_m": plan.grid.cell_m, "files": [str(p.relative_to(out_dir)) for p in written]}
+    write_json_atomic(out_dir / "summary.json", summary)
+    written.append(out_dir / "summary.json")
+    return [str(path.relative_to(out_dir)) for path in written]
 
 
 def _model_summary(detector: Detector, settings: DetectorSettings) -> dict:

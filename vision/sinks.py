@@ -8,7 +8,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,22 +19,53 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vision.types import FloorTracks
+from vision.types import Crossing, FloorTracks, TrackHistory, Visit
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 TRACKS_SCHEMA = pa.schema(
     [
         pa.field("track", pa.string(), nullable=False),
-        pa.field("t", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("t", TIMESTAMP, nullable=False),
         pa.field("frame", pa.int64(), nullable=False),
         pa.field("u", pa.float32(), nullable=False),
         pa.field("v", pa.float32(), nullable=False),
         pa.field("x", pa.float64()),
         pa.field("y", pa.float64()),
         pa.field("conf", pa.float32(), nullable=False),
+        pa.field("staff", pa.bool_(), nullable=False),
     ]
 )
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("track", pa.string(), nullable=False),
+        pa.field("t", TIMESTAMP, nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("place", pa.string(), nullable=False),
+        pa.field("place_kind", pa.string(), nullable=False),
+        pa.field("staff", pa.bool_(), nullable=False),
+    ]
+)
+
+VISITS_SCHEMA = pa.schema(
+    [
+        pa.field("track", pa.string(), nullable=False),
+        pa.field("zone", pa.string(), nullable=False),
+        pa.field("zone_kind", pa.string(), nullable=False),
+        pa.field("t_in", TIMESTAMP, nullable=False),
+        pa.field("t_out", TIMESTAMP, nullable=False),
+        pa.field("dwell_s", pa.float64(), nullable=False),
+        pa.field("staff", pa.bool_(), nullable=False),
+    ]
+)
+
+
+def epoch_us(seconds: np.ndarray | list[float]) -> pa.Array:
+    micros = np.round(np.asarray(seconds, dtype=np.float64) * 1_000_000).astype(np.int64)
+    return pa.array(micros, pa.int64()).cast(TIMESTAMP)
 
 
 class AtomicFile:
@@ -86,69 +117,57 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-class TrackTableWriter:
-    """Appends floor tracks to the Parquet dataset `root/camera=<id>/date=<UTC date>/part-<prefix>-<n>.parquet`.
+class PartitionedTableWriter:
+    """Appends rows to the Parquet dataset `root/camera=<id>/date=<local date>/part-<prefix>-<n>.parquet`.
 
     Rows are buffered and written as a new part file every `rows_per_file` rows and at `close()`, so a live feed
     produces files steadily and memory stays bounded. `camera` and `date` live in the folder names (hive
-    partitioning), which pyarrow, DuckDB, pandas and Polars all read back as columns.
+    partitioning), which pyarrow, DuckDB, pandas and Polars all read back as columns; `date` is the date of
+    `date_column` in `timezone` (the site's, else UTC).
     """
 
-    def __init__(self, root: Path, camera: str, part_prefix: str, rows_per_file: int = 200_000) -> None:
+    def __init__(
+        self,
+        root: Path,
+        camera: str,
+        part_prefix: str,
+        schema: pa.Schema,
+        date_column: str,
+        timezone: str = "UTC",
+        rows_per_file: int = 200_000,
+    ) -> None:
         if not CAMERA_ID_PATTERN.fullmatch(camera):
             raise ValueError(f"camera id {camera!r} must be letters, digits, '_', '-' or '.' (at most 64)")
         self.root = root
         self.camera = camera
         self.part_prefix = part_prefix
+        self.schema = schema
+        self.date_column = date_column
+        self.timezone = timezone
         self.rows_per_file = rows_per_file
         self.rows_written = 0
         self.files: list[Path] = []
-        self._columns: dict[str, list[np.ndarray]] = {name: [] for name in TRACKS_SCHEMA.names}
+        self._tables: list[pa.Table] = []
         self._buffered_rows = 0
         self._part = 0
 
-    def write(self, floor: FloorTracks) -> None:
-        count = len(floor)
-        if count == 0:
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
             return
-        self._columns["track"].append(floor.track)
-        self._columns["t"].append(np.full(count, round(floor.time_s * 1_000_000), dtype=np.int64))
-        self._columns["frame"].append(np.full(count, floor.frame_index, dtype=np.int64))
-        self._columns["u"].append(floor.foot_uv[:, 0])
-        self._columns["v"].append(floor.foot_uv[:, 1])
-        self._columns["x"].append(floor.floor_xy[:, 0])
-        self._columns["y"].append(floor.floor_xy[:, 1])
-        self._columns["conf"].append(floor.confidence)
-        self._buffered_rows += count
+        self._tables.append(table)
+        self._buffered_rows += table.num_rows
         if self._buffered_rows >= self.rows_per_file:
             self.flush()
 
     def flush(self) -> None:
         if self._buffered_rows == 0:
             return
-        table = self._buffered_table()
-        self._columns = {name: [] for name in TRACKS_SCHEMA.names}
-        self._buffered_rows = 0
-        dates = pc.strftime(table["t"], format="%Y-%m-%d")
+        table = pa.concat_tables(self._tables)
+        self._tables, self._buffered_rows = [], 0
+        local_time = table[self.date_column].cast(pa.timestamp("us", tz=self.timezone))
+        dates = pc.strftime(local_time, format="%Y-%m-%d")
         for date in pc.unique(dates).to_pylist():
             self._write_part(table.filter(pc.equal(dates, date)), date)
-
-    def _buffered_table(self) -> pa.Table:
-        def column(name: str) -> np.ndarray:
-            return np.concatenate(self._columns[name])
-
-        x, y = column("x"), column("y")
-        arrays = [
-            pa.array(column("track").tolist(), pa.string()),
-            pa.array(column("t"), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            pa.array(column("frame"), pa.int64()),
-            pa.array(column("u"), pa.float32()),
-            pa.array(column("v"), pa.float32()),
-            pa.array(x, pa.float64(), mask=np.isnan(x)),
-            pa.array(y, pa.float64(), mask=np.isnan(y)),
-            pa.array(column("conf"), pa.float32()),
-        ]
-        return pa.Table.from_arrays(arrays, schema=TRACKS_SCHEMA)
 
     def _write_part(self, table: pa.Table, date: str) -> None:
         path = (
@@ -162,6 +181,62 @@ class TrackTableWriter:
 
     def close(self) -> None:
         self.flush()
+
+
+def track_rows(track: TrackHistory, staff: bool) -> pa.Table:
+    """One row per sample of a finished track; floor positions that are NaN become nulls."""
+    count = len(track)
+    x, y = track.floor_xy[:, 0], track.floor_xy[:, 1]
+    return pa.Table.from_arrays(
+        [
+            pa.array([track.track] * count, pa.string()),
+            epoch_us(track.time_s),
+            pa.array(track.frame, pa.int64()),
+            pa.array(track.foot_uv[:, 0], pa.float32()),
+            pa.array(track.foot_uv[:, 1], pa.float32()),
+            pa.array(x, pa.float64(), mask=np.isnan(x)),
+            pa.array(y, pa.float64(), mask=np.isnan(y)),
+            pa.array(track.confidence, pa.float32()),
+            pa.array(np.full(count, staff), pa.bool_()),
+        ],
+        schema=TRACKS_SCHEMA,
+    )
+
+
+def event_rows(
+    track: str, visits: Sequence[Visit], crossings: Sequence[Crossing], line_kind: str, staff: bool
+) -> pa.Table:
+    """Zone entries and exits (at a visit's first and last inside sample) and line crossings, in time order."""
+    rows = [(v.t_in, "enter", v.zone, v.zone_kind) for v in visits]
+    rows += [(v.t_out, "exit", v.zone, v.zone_kind) for v in visits]
+    rows += [(c.t, c.direction, c.line, line_kind) for c in crossings]
+    rows.sort(key=lambda row: row[0])
+    return pa.Table.from_arrays(
+        [
+            pa.array([track] * len(rows), pa.string()),
+            epoch_us([row[0] for row in rows]),
+            pa.array([row[1] for row in rows], pa.string()),
+            pa.array([row[2] for row in rows], pa.string()),
+            pa.array([row[3] for row in rows], pa.string()),
+            pa.array([staff] * len(rows), pa.bool_()),
+        ],
+        schema=EVENTS_SCHEMA,
+    )
+
+
+def visit_rows(track: str, visits: Sequence[Visit], staff: bool) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            pa.array([track] * len(visits), pa.string()),
+            pa.array([v.zone for v in visits], pa.string()),
+            pa.array([v.zone_kind for v in visits], pa.string()),
+            epoch_us([v.t_in for v in visits]),
+            epoch_us([v.t_out for v in visits]),
+            pa.array([v.dwell_s for v in visits], pa.float64()),
+            pa.array([staff] * len(visits), pa.bool_()),
+        ],
+        schema=VISITS_SCHEMA,
+    )
 
 
 class MotWriter:

@@ -1,0 +1,723 @@
+"""The site config: one YAML file describing a site — its cameras, floor plan, zones, counting lines, funnels and
+analytics settings — validated with pydantic (every model forbids unknown fields and is frozen).
+
+`load_site_config(path)` reads and validates the file. Every problem raises `SiteConfigError` with one line naming
+the file, the YAML line and the field path, e.g.
+`site.yaml:14: zones[1].polygon: the polygon intersects itself near (2, 3); list its corners in order around the
+edge`. Relative paths in the file (camera sources, calibrations, the floor-plan image) are taken relative to the
+YAML file's folder and come back absolute; stream URLs (`rtsp://…`) are kept as written.
+
+Floor coordinates are metres. On the floor-plan image floor y grows downwards: the image point (col, row), in
+pixels from the top-left corner of the top-left pixel, is the floor point
+(origin_x + col * metres_per_pixel, origin_y + row * metres_per_pixel).
+
+`check_site_files(config)` then checks the files the config names (sources open, calibrations load and fit, the
+floor-plan image reads) without running anything.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import math
+import os
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import numpy as np
+import yaml
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from vision.errors import FootfallError, SiteConfigError
+from vision.sinks import CAMERA_ID_PATTERN
+
+SITE_CONFIG_VERSION = 1
+MIN_LINE_LENGTH_M = 1e-6
+_MIN_AREA_M2 = 1e-9
+_SECONDS_PER_DAY = 86_400
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+ZoneKind = Literal["area", "queue", "entrance", "staff"]
+LineSide = Literal["left", "right"]
+Loc = tuple[str | int, ...]
+Extent = tuple[float, float, float, float]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Problems that know where they are
+
+
+class _FieldProblem(ValueError):
+    """A validation problem raised from a model validator at a field below the model (`loc`, relative to the model
+    being validated). `{other}` in the message stands for `related`, another place in the file (a duplicate's first
+    use); the loader writes it with its line number."""
+
+    def __init__(self, loc: Loc, message: str, related: Loc | None = None) -> None:
+        self.loc = loc
+        self.message = message
+        self.related = related
+        super().__init__(self.render(field_path))
+
+    def render(self, describe: Callable[[Loc], str]) -> str:
+        if self.related is None:
+            return self.message
+        return self.message.replace("{other}", describe(self.related))
+
+
+def field_path(loc: Loc) -> str:
+    """`("zones", 1, "polygon")` → `zones[1].polygon`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _show(value: Any, limit: int = 48) -> str:
+    text = value.isoformat() if isinstance(value, datetime) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Field types
+
+
+def _number_not_text(value: Any) -> Any:
+    # pydantic's lax mode would read "1" and `yes` as numbers; in a config file both are mistakes.
+    if isinstance(value, bool | str):
+        raise ValueError(f"expected a number, got {_show(value)}")
+    return value
+
+
+def _pair(what: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValueError(f"{what}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _identifier(value: str) -> str:
+    if not CAMERA_ID_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} must start with a letter or digit and hold only letters, digits, '_', '-' and '.' (at most 64)"
+        )
+    return value
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _path_text(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty; give a path, or leave the field out")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number_not_text), Field(allow_inf_nan=False)]
+PositiveNumber = Annotated[Number, Field(gt=0)]
+WholeNumber = Annotated[int, BeforeValidator(_number_not_text)]
+Point = Annotated[tuple[Number, Number], BeforeValidator(_pair("a point is [x, y] in metres"))]
+Size = Annotated[tuple[PositiveNumber, PositiveNumber], BeforeValidator(_pair("a size is [width, depth] in metres"))]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Name = Annotated[str, AfterValidator(_name)]
+FilePath = Annotated[Path, BeforeValidator(_path_text)]
+
+
+def is_url(source: str) -> bool:
+    """Whether a camera source is a URL (`rtsp://…`, `http://…`) rather than a path."""
+    return bool(_URL_SCHEME.match(source))
+
+
+def resolve_path(value: str | Path, base: Path | None) -> Path:
+    """`value` made absolute against `base` (kept as is when already absolute or when there is no base)."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or base is None:
+        return path
+    return Path(os.path.normpath(Path(base).absolute() / path))
+
+
+def _base(info: ValidationInfo) -> Path | None:
+    context = info.context
+    if isinstance(context, dict) and context.get("base") is not None:
+        return Path(context["base"])
+    return None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The models
+
+
+class SiteInfo(_Strict):
+    id: Identifier = Field(description="site id: letters, digits, '_', '-' and '.'")
+    timezone: str = Field("UTC", description="IANA time zone of the site, e.g. Asia/Shanghai")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(
+                f"unknown time zone {value!r}; {hint}give an IANA name such as Europe/Paris, Asia/Shanghai or UTC"
+            ) from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@functools.lru_cache(maxsize=16)
+def _image_size(path: str, _mtime_ns: int, _size: int) -> tuple[int, int] | None:
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    return None if image is None else (int(image.shape[1]), int(image.shape[0]))
+
+
+def floor_plan_image_size(path: Path) -> tuple[int, int]:
+    """(width, height) in pixels of a floor-plan image; SiteConfigError if it is missing or unreadable."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise SiteConfigError(f"{path}: no such floor-plan image; check floor_plan.image") from None
+    size = _image_size(str(path), stat.st_mtime_ns, stat.st_size) if path.is_file() else None
+    if size is None:
+        raise SiteConfigError(f"{path}: not a readable image (PNG, JPEG, …); check floor_plan.image")
+    return size
+
+
+class FloorPlan(_Strict):
+    image: FilePath | None = Field(None, description="floor-plan picture, relative to the YAML file's folder")
+    metres_per_pixel: PositiveNumber | None = Field(None, description="metres one image pixel spans")
+    origin: Point = Field((0.0, 0.0), description="floor point (metres) of the image's top-left corner")
+    size_m: Size | None = Field(None, description="floor extent [width, depth] in metres when there is no image")
+
+    @field_validator("image")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, _base(info))
+
+    @model_validator(mode="after")
+    def _image_or_size(self) -> FloorPlan:
+        if self.image is not None:
+            if self.metres_per_pixel is None:
+                raise _FieldProblem(
+                    ("metres_per_pixel",), "required with image: how many metres one pixel of the plan spans"
+                )
+            if self.size_m is not None:
+                raise _FieldProblem(
+                    ("size_m",), "leave size_m out when image is given: the extent is the image size × metres_per_pixel"
+                )
+        else:
+            if self.size_m is None:
+                raise _FieldProblem(
+                    ("size_m",), "give the floor's size in metres as [width, depth], or an image with metres_per_pixel"
+                )
+            if self.metres_per_pixel is not None:
+                raise _FieldProblem(
+                    ("metres_per_pixel",), "only applies to an image; give image too, or leave metres_per_pixel out"
+                )
+        return self
+
+    def image_size_px(self, folder: Path | None = None) -> tuple[int, int] | None:
+        """(width, height) of the image in pixels, or None without an image. Relative paths (a model built without
+        `load_site_config`) are taken against `folder`."""
+        return None if self.image is None else floor_plan_image_size(resolve_path(self.image, folder))
+
+    def extent_m(self, folder: Path | None = None) -> Extent:
+        """(xmin, ymin, xmax, ymax) of the floor in metres; reads the image's size when there is one."""
+        origin_x, origin_y = self.origin
+        size_px = self.image_size_px(folder)
+        if size_px is None:
+            width_m, depth_m = self.size_m  # type: ignore[misc]  # validated: size_m is set without an image
+        else:
+            width_m, depth_m = size_px[0] * self.metres_per_pixel, size_px[1] * self.metres_per_pixel
+        return (origin_x, origin_y, origin_x + width_m, origin_y + depth_m)
+
+    def floor_to_pixel(self, xy: np.ndarray) -> np.ndarray:
+        """Floor points (N, 2) in metres → image points (N, 2) (col, row) in pixels. Needs an image."""
+        return (np.asarray(xy, dtype=np.float64) - np.asarray(self.origin)) / self._scale()
+
+    def pixel_to_floor(self, col_row: np.ndarray) -> np.ndarray:
+        """Image points (N, 2) (col, row) in pixels → floor points (N, 2) in metres. Needs an image."""
+        return np.asarray(col_row, dtype=np.float64) * self._scale() + np.asarray(self.origin)
+
+    def _scale(self) -> float:
+        if self.metres_per_pixel is None:
+            raise ValueError("this floor plan has no image, so no pixel scale")
+        return self.metres_per_pixel
+
+
+class CameraConfig(_Strict):
+    id: Identifier = Field(description="camera id: letters, digits, '_', '-' and '.'")
+    source: str = Field(description="video file or image-sequence folder (relative to the YAML file), or a URL")
+    calibration: FilePath | None = Field(None, description="calibration JSON, relative to the YAML file's folder")
+    analysis_fps: PositiveNumber = Field(5.0, description="frames analysed per second of video")
+    start: AwareDatetime | None = Field(None, description="wall-clock time of the first frame; overrides the file's")
+
+    @field_validator("source")
+    @classmethod
+    def _resolve_source(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty; give a video file, an image-sequence folder or a stream URL")
+        return value if is_url(value) else str(resolve_path(value, _base(info)))
+
+    @field_validator("calibration")
+    @classmethod
+    def _resolve_calibration(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, _base(info))
+
+
+def _camera_list(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("lists no camera; name at least one, or leave cameras out to use every camera")
+    for index, camera in enumerate(value):
+        if camera in value[:index]:
+            raise _FieldProblem((index,), f"camera {camera!r} is listed twice")
+    return value
+
+
+CameraList = Annotated[list[str] | None, AfterValidator(_camera_list)]
+
+
+class ZoneConfig(_Strict):
+    name: Name
+    kind: ZoneKind = "area"
+    polygon: list[Point] = Field(description="corners in metres, in order around the edge")
+    cameras: CameraList = Field(None, description="cameras that count this zone (default: all)")
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        import shapely
+        from shapely.validation import explain_validity
+
+        corners = list(value)
+        if len(corners) > 1 and corners[0] == corners[-1]:
+            corners = corners[:-1]  # a closing point equal to the first is allowed, and dropped
+        if len(corners) < 3:
+            raise ValueError(f"a polygon needs at least 3 corners, got {len(corners)}")
+        if shapely.MultiPoint(corners).convex_hull.area <= _MIN_AREA_M2:
+            raise ValueError("the polygon has no area (its corners lie on one line or on one point)")
+        polygon = shapely.Polygon(corners)
+        if not polygon.is_valid or polygon.area <= _MIN_AREA_M2:
+            reason = explain_validity(polygon)
+            where = re.search(r"\[(\S+) (\S+)\]", reason)
+            near = f" near ({float(where[1]):g}, {float(where[2]):g})" if where else ""
+            if "intersection" in reason.lower() or polygon.area <= _MIN_AREA_M2:
+                raise ValueError(f"the polygon intersects itself{near}; list its corners in order around the edge")
+            raise ValueError(f"not a simple polygon ({reason}); list its corners in order around the edge")
+        return corners
+
+    def counts_on(self, camera: str) -> bool:
+        return self.cameras is None or camera in self.cameras
+
+
+class LineConfig(_Strict):
+    name: Name
+    a: Point
+    b: Point
+    in_side: LineSide = Field("left", description='side of the directed line a→b that counts as "in"')
+    cameras: CameraList = Field(None, description="cameras that count this line (default: all)")
+
+    @model_validator(mode="after")
+    def _has_length(self) -> LineConfig:
+        if math.dist(self.a, self.b) <= MIN_LINE_LENGTH_M:
+            raise ValueError("a and b are the same point; a counting line needs two distinct points")
+        return self
+
+    def counts_on(self, camera: str) -> bool:
+        return self.cameras is None or camera in self.cameras
+
+
+class FunnelConfig(_Strict):
+    name: Name
+    steps: list[Name] = Field(description="zone names, in the order visitors are expected to pass them")
+
+    @field_validator("steps")
+    @classmethod
+    def _two_steps(cls, value: list[str]) -> list[str]:
+        if len(value) < 2:
+            raise ValueError(f"a funnel needs at least 2 steps (zone names), got {len(value)}")
+        for index in range(1, len(value)):
+            if value[index] == value[index - 1]:
+                raise _FieldProblem((index,), f"repeats the step before it ({value[index]!r})")
+        return value
+
+
+class AnalyticsConfig(_Strict):
+    min_inside_s: Annotated[Number, Field(ge=0)] = Field(1.0, description="seconds inside before a visit starts")
+    min_outside_s: Annotated[Number, Field(ge=0)] = Field(1.0, description="seconds outside before a visit ends")
+    line_margin_m: PositiveNumber = Field(0.3, description="jitter band around a counting line, metres")
+    bucket_s: Annotated[WholeNumber, Field(gt=0)] = Field(60, description="time bucket of counts, seconds")
+    staff_share: Annotated[Number, Field(gt=0, le=1)] = Field(
+        0.5, description="share of a track's time in staff zones above which it is taken for staff"
+    )
+    heatmap_cell_m: PositiveNumber = Field(0.25, description="heatmap cell size, metres")
+    max_gap_s: PositiveNumber = Field(2.0, description="longer gaps between a track's samples are not presence")
+    top_sequences: Annotated[WholeNumber, Field(ge=1)] = Field(10, description="zone sequences reported")
+
+    @field_validator("bucket_s")
+    @classmethod
+    def _divides_day(cls, value: int) -> int:
+        if _SECONDS_PER_DAY % value:
+            raise ValueError(f"must divide a day (86400 s) evenly, e.g. 60, 300, 900 or 3600; got {value}")
+        return value
+
+
+class SiteConfig(_Strict):
+    version: int = Field(description=f"site config format version; this footfall reads {SITE_CONFIG_VERSION}")
+    site: SiteInfo
+    floor_plan: FloorPlan | None = None
+    cameras: list[CameraConfig]
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+    funnels: list[FunnelConfig] = Field(default_factory=list)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # `zones:` with everything below commented out is an empty list, not an error.
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("zones", "lines", "funnels"):
+                if key in data and data[key] is None:
+                    data[key] = []
+            if "analytics" in data and data["analytics"] is None:
+                data["analytics"] = {}
+        return data
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _supported_version(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be {SITE_CONFIG_VERSION} (the site config format version), got {_show(value)}")
+        if value != SITE_CONFIG_VERSION:
+            raise ValueError(
+                f"site config version {value} is not supported; this footfall reads version {SITE_CONFIG_VERSION}: "
+                "upgrade footfall or rewrite the file"
+            )
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _some_camera(cls, value: list[CameraConfig]) -> list[CameraConfig]:
+        if not value:
+            raise ValueError("list at least one camera (id and source)")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> SiteConfig:
+        camera_ids: dict[str, Loc] = {}
+        for index, camera in enumerate(self.cameras):
+            if camera.id in camera_ids:
+                raise _FieldProblem(
+                    ("cameras", index, "id"),
+                    f"camera id {camera.id!r} is already used by {{other}}; give each camera its own id",
+                    camera_ids[camera.id],
+                )
+            camera_ids[camera.id] = ("cameras", index)
+        known_cameras = ", ".join(camera_ids)
+
+        names: dict[str, Loc] = {}
+        for group, items in (("zones", self.zones), ("lines", self.lines)):
+            for index, item in enumerate(items):
+                if item.name in names:
+                    raise _FieldProblem(
+                        (group, index, "name"),
+                        f"{item.name!r} is already the name of {{other}}; zones and lines each need their own name",
+                        names[item.name],
+                    )
+                names[item.name] = (group, index)
+                for position, camera in enumerate(item.cameras or ()):
+                    if camera not in camera_ids:
+                        raise _FieldProblem(
+                            (group, index, "cameras", position),
+                            f"no camera has the id {camera!r} (cameras: {known_cameras})",
+                        )
+
+        zone_names = [zone.name for zone in self.zones]
+        line_names = {line.name for line in self.lines}
+        known_zones = f"zones: {', '.join(zone_names)}" if zone_names else "no zones are defined"
+        funnel_names: dict[str, Loc] = {}
+        for index, funnel in enumerate(self.funnels):
+            if funnel.name in funnel_names:
+                raise _FieldProblem(
+                    ("funnels", index, "name"),
+                    f"{funnel.name!r} is already the name of {{other}}; give each funnel its own name",
+                    funnel_names[funnel.name],
+                )
+            funnel_names[funnel.name] = ("funnels", index)
+            for position, step in enumerate(funnel.steps):
+                if step in line_names:
+                    raise _FieldProblem(
+                        ("funnels", index, "steps", position),
+                        f"{step!r} is a counting line; funnel steps are zone names ({known_zones})",
+                    )
+                if step not in zone_names:
+                    raise _FieldProblem(
+                        ("funnels", index, "steps", position), f"no zone is named {step!r} ({known_zones})"
+                    )
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    def zones_for(self, camera_id: str) -> list[ZoneConfig]:
+        return [zone for zone in self.zones if zone.counts_on(camera_id)]
+
+    def lines_for(self, camera_id: str) -> list[LineConfig]:
+        return [line for line in self.lines if line.counts_on(camera_id)]
+
+
+def floor_extent(config: SiteConfig, folder: Path | None = None) -> Extent | None:
+    """(xmin, ymin, xmax, ymax) of the floor in metres, or None when the config has no floor plan."""
+    return None if config.floor_plan is None else config.floor_plan.extent_m(folder)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Reads and validates a site config YAML file; relative paths in it are resolved against its folder.
+    Raises SiteConfigError, one line naming the file, line and field, for any problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteConfigError(f"{name}: no such site config file; check the path") from None
+    except IsADirectoryError:
+        raise SiteConfigError(f"{name}: is a folder; give the site config's YAML file") from None
+    except UnicodeDecodeError:
+        raise SiteConfigError(f"{name}: not a text file (not UTF-8); give the site config's YAML file") from None
+    except OSError as exc:
+        raise SiteConfigError(f"{name}: cannot read the site config ({exc.strerror or exc})") from None
+
+    root, data = _parse_yaml(text, name)
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"the single value {_show(data)}"
+        raise SiteConfigError(
+            f"{name}:{root.start_mark.line + 1}: a site config is a mapping of fields (version:, site:, cameras:, …); "
+            f"this file holds {kind}"
+        )
+    try:
+        return SiteConfig.model_validate(data, context={"base": path.parent.absolute()})
+    except ValidationError as exc:
+        raise SiteConfigError(_describe(exc, root, name)) from None
+
+
+def _parse_yaml(text: str, name: str) -> tuple[yaml.Node, Any]:
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise SiteConfigError(
+                f"{name}: the file is empty; a site config needs at least version: 1, site: and cameras:"
+            )
+        _check_duplicate_keys(root, name)
+        return root, loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        column = f" at column {mark.column + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise SiteConfigError(
+            f"{where}: not valid YAML: {problem}{column}; check the indentation, colons and brackets there"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SiteConfigError(f"{name}: not valid YAML ({' '.join(str(exc).split())})") from None
+    finally:
+        loader.dispose()
+
+
+def _check_duplicate_keys(root: yaml.Node, name: str) -> None:
+    """YAML loaders keep the last of two equal keys silently; a config with one is almost surely a mistake."""
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
+    visited: set[int] = set()
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in first:
+                        raise SiteConfigError(
+                            f"{name}:{key.start_mark.line + 1}: {field_path((*loc, key.value))}: given twice (first "
+                            f"on line {first[key.value].start_mark.line + 1}); keep one"
+                        )
+                    first[key.value] = key
+                    stack.append((value, (*loc, key.value)))
+                else:
+                    stack.append((value, loc))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*loc, index)) for index, item in enumerate(node.value))
+
+
+def _line_of(root: yaml.Node, loc: Loc) -> int:
+    """1-based line of the deepest node along `loc` that exists in the file (a missing field: its parent's)."""
+    node, line = root, root.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            found = [
+                (key, value) for key, value in node.value if isinstance(key, yaml.ScalarNode) and key.value == part
+            ]
+            if not found:
+                break
+            key, node = found[-1]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    model: type[BaseModel] = SiteConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _find_model(field.annotation) if field is not None else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _find_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _explain(error: dict, loc: Loc) -> str:
+    kind, value, message = error["type"], error.get("input"), error["msg"]
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        if model is None:
+            return "unknown field"
+        allowed = list(model.model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"unknown field (allowed: {', '.join(allowed)}){hint}"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    if value is None:
+        return "has no value; give one, or leave the field out if it is optional"
+    if kind == "string_type":
+        return f"expected text, got {_show(value)}; put it in quotes"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {_show(value)}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {_show(value)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of fields (key: value lines), got {_show(value)}"
+    if kind in ("list_type", "tuple_type"):
+        return f"expected a list, got {_show(value)}"
+    if kind == "timezone_aware":
+        return f"{_show(value)} has no time zone; add one, e.g. 2026-11-22T09:00:00+08:00"
+    text = re.sub(r"^Input should", "must", message)
+    text = re.sub(r"^Input is", "is", text)
+    if not isinstance(value, dict | list):
+        text += f", got {_show(value)}"
+    return text
+
+
+def _describe(exc: ValidationError, root: yaml.Node, name: str) -> str:
+    """The first problem (by line) as `file:line: field.path: what is wrong`, with a count of the others."""
+    found: list[tuple[int, str]] = []
+    for error in exc.errors():
+        loc: Loc = tuple(error["loc"])
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, _FieldProblem):
+            base = loc
+            loc = (*base, *problem.loc)
+            text = problem.render(
+                lambda other, base=base: f"{field_path((*base, *other))} (line {_line_of(root, (*base, *other))})"
+            )
+        else:
+            text = _explain(error, loc)
+        line = _line_of(root, loc)
+        path = field_path(loc)
+        found.append((line, f"{name}:{line}: {path}: {text}" if path else f"{name}:{line}: {text}"))
+    found.sort(key=lambda item: item[0])
+    message = found[0][1]
+    if len(found) > 1:
+        others = len(found) - 1
+        message += f" (and {others} more problem{'s' if others > 1 else ''})"
+    return message
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The files a config names
+
+
+def check_site_files(config: SiteConfig) -> list[str]:
+    """Problems with the files the config names, one line each (empty: all fine): every camera's source opens, its
+    calibration loads and fits the picture size, and the floor-plan image reads. Nothing is analysed."""
+    from vision.calibration_file import load_calibration
+    from vision.pipeline import CameraJob, check_jobs
+
+    problems: list[str] = []
+    for camera in config.cameras:
+        calibration = Path(camera.calibration) if camera.calibration is not None else None
+        found = check_jobs([CameraJob(camera.source, camera.id, calibration)], camera.start)
+        if found[0] is not None and calibration is not None:
+            # The calibration is loaded before the source is opened; if it is the broken one, check the source too.
+            try:
+                load_calibration(calibration)
+            except FootfallError:
+                found += check_jobs([CameraJob(camera.source, camera.id)], camera.start)
+        problems.extend(f"camera {camera.id}: {problem}" for problem in found if problem is not None)
+    if config.floor_plan is not None and config.floor_plan.image is not None:
+        try:
+            config.floor_plan.extent_m()
+        except SiteConfigError as exc:
+            problems.append(str(exc))
+    return problems

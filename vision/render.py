@@ -1,0 +1,81 @@
+"""Pictures people can read: a dwell heatmap over the floor plan (or over a plain metric grid), with its colour
+scale in seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vision.analytics.heatmap import GridGeometry
+
+_PLAIN_PIXELS_PER_METRE = 40
+_SCALE_WIDTH = 90
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPicture:
+    """A floor-plan image: pixel (col, row) shows floor point (origin + (col, row) · metres_per_pixel)."""
+
+    image: np.ndarray
+    origin: tuple[float, float]
+    metres_per_pixel: float
+
+
+def _plain_plan(geometry: GridGeometry) -> PlanPicture:
+    """A light background with a line every metre, standing in for a missing floor plan."""
+    mpp = 1.0 / _PLAIN_PIXELS_PER_METRE
+    width = round(geometry.columns * geometry.cell_m / mpp)
+    height = round(geometry.rows * geometry.cell_m / mpp)
+    image = np.full((height, width, 3), 245, np.uint8)
+    for metre in range(int(geometry.columns * geometry.cell_m) + 1):
+        cv2.line(image, (metre * _PLAIN_PIXELS_PER_METRE, 0), (metre * _PLAIN_PIXELS_PER_METRE, height), (215,) * 3)
+    for metre in range(int(geometry.rows * geometry.cell_m) + 1):
+        cv2.line(image, (0, metre * _PLAIN_PIXELS_PER_METRE), (width, metre * _PLAIN_PIXELS_PER_METRE), (215,) * 3)
+    return PlanPicture(image, (geometry.x0, geometry.y0), mpp)
+
+
+def _cell_values_per_pixel(person_seconds: np.ndarray, geometry: GridGeometry, plan: PlanPicture) -> np.ndarray:
+    """The grid sampled at every plan pixel's centre (NaN off the grid)."""
+    height, width = plan.image.shape[:2]
+    xs = plan.origin[0] + (np.arange(width) + 0.5) * plan.metres_per_pixel
+    ys = plan.origin[1] + (np.arange(height) + 0.5) * plan.metres_per_pixel
+    cols = np.floor((xs - geometry.x0) / geometry.cell_m).astype(np.int64)
+    rows = np.floor((ys - geometry.y0) / geometry.cell_m).astype(np.int64)
+    col_ok = (cols >= 0) & (cols < geometry.columns)
+    row_ok = (rows >= 0) & (rows < geometry.rows)
+    values = np.full((height, width), np.nan)
+    values[np.ix_(row_ok, col_ok)] = person_seconds[np.ix_(rows[row_ok], cols[col_ok])]
+    return values
+
+
+def _colour_scale(height: int, top_seconds: float) -> np.ndarray:
+    scale = np.full((height, _SCALE_WIDTH, 3), 255, np.uint8)
+    bar_top, bar_bottom = 30, height - 20
+    if bar_bottom - bar_top < 20:
+        return scale
+    levels = np.linspace(255, 0, bar_bottom - bar_top).astype(np.uint8).reshape(-1, 1)
+    bar = cv2.applyColorMap(np.repeat(levels, 20, axis=1), cv2.COLORMAP_INFERNO)
+    scale[bar_top:bar_bottom, 10:30] = bar
+    cv2.putText(scale, "seconds", (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = int(bar_bottom - fraction * (bar_bottom - bar_top - 1))
+        label = f"{fraction * top_seconds:.1f}" if top_seconds < 100 else f"{fraction * top_seconds:.0f}"
+        cv2.putText(scale, label, (34, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return scale
+
+
+def heatmap_picture(person_seconds: np.ndarray, geometry: GridGeometry, plan: PlanPicture | None) -> np.ndarray:
+    """BGR picture: cells with presence coloured (inferno, scaled to the busiest cell) over the plan, and a
+    colour scale in seconds on the right."""
+    plan = plan or _plain_plan(geometry)
+    values = _cell_values_per_pixel(person_seconds, geometry, plan)
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    picture = plan.image.copy() if plan.image.ndim == 3 else cv2.cvtColor(plan.image, cv2.COLOR_GRAY2BGR)
+    if top > 0:
+        levels = np.clip(np.nan_to_num(values) / top * 255, 0, 255).astype(np.uint8)
+        colours = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)
+        present = np.nan_to_num(values) > 0
+        picture[present] = (0.35 * picture[present] + 0.65 * colours[present]).astype(np.uint8)
+    return np.hstack([picture, _colour_scale(picture.shape[0], top)])
