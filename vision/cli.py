@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 
 from vision import __version__
+from vision.config import load_site_config
 from vision.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
 from vision.errors import FootfallError
-from vision.pipeline import CameraJob, CameraReport, RunSettings, run_batch
+from vision.pipeline import CameraJob, CameraReport, RunSettings, flow_plan, run_batch, site_jobs
 from vision.track import TrackerKind, TrackerSettings
 
 app = typer.Typer(
@@ -131,9 +132,13 @@ def main(
 @app.command("run")
 def run_command(
     inputs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="Video files (mp4/avi/mkv…) or MOTChallenge sequence folders.", show_default=False),
-    ],
+    ] = None,
+    site: Annotated[
+        Path | None,
+        typer.Option(help="Site config YAML: its cameras are processed, with zones, lines and flow analytics."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
     camera: Annotated[
         str | None, typer.Option(help="Camera id (default: the input file's name without extension).")
@@ -167,15 +172,31 @@ def run_command(
             conf=conf,
             device=device,
         )
+        plan = None
+        if site is not None:
+            if inputs or camera or calibration:
+                raise fail(
+                    "with --site the cameras, their sources and calibrations come from the site config; "
+                    "leave out INPUT, --camera and --calibration"
+                )
+            config = load_site_config(site)
+            jobs = site_jobs(config)
+            plan = flow_plan(config)
+        elif inputs:
+            jobs = [CameraJob(source, camera or default_camera_id(source), calibration) for source in inputs]
+        else:
+            raise fail("nothing to analyse: give video files or image-sequence folders, or --site SITE.yaml")
         settings = RunSettings(
             detector=detector_settings,
             tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
             analysis_fps=analysis_fps,
             start=parse_start(start),
             export_mot=export_mot,
+            flow=plan,
         )
-        jobs = [CameraJob(source, camera or default_camera_id(source), calibration) for source in inputs]
     except ValueError as exc:
+        raise fail(str(exc)) from None
+    except FootfallError as exc:
         raise fail(str(exc)) from None
 
     progress = _TerminalProgress() if sys.stderr.isatty() else None
@@ -194,7 +215,10 @@ def run_command(
             typer.echo(f"error: {line}", err=True)
     if report.status != "complete":
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(f"wrote {out / 'tracks'} and {out / 'run.json'}")
+    written = [out / "tracks", out / "run.json"]
+    if plan is not None:
+        written[1:1] = [out / "events", out / "visits", out / "heatmaps", out / "summary.json"]
+    typer.echo(f"wrote {', '.join(map(str, written))}")
 
 
 def _count(number: int, noun: str) -> str:
@@ -203,7 +227,7 @@ def _count(number: int, noun: str) -> str:
 
 @app.command("validate")
 def validate_command(
-    config: Annotated[Path, typer.Argument(help="The site config (YAML).", show_default=False)],
+    config: Annotated[Path, typer.Argument(help="The site config (YAML).", metavar="SITE.yaml", show_default=False)],
 ) -> None:
     """Check a site config and the files it names (videos, calibrations, floor plan) without analysing anything."""
     from collections import Counter

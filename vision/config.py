@@ -71,7 +71,8 @@ class _FieldProblem(ValueError):
         self.loc = loc
         self.message = message
         self.related = related
-        super().__init__(self.render(field_path))
+        # Outside the loader (a model built in code) the message still says where: `zones[1].name: …`.
+        super().__init__(f"{field_path(loc)}: {self.render(field_path)}" if loc else self.render(field_path))
 
     def render(self, describe: Callable[[Loc], str]) -> str:
         if self.related is None:
@@ -182,9 +183,9 @@ class SiteInfo(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
+            hint = f" (did you mean {close[0]}?)" if close else ""
             raise ValueError(
-                f"unknown time zone {value!r}; {hint}give an IANA name such as Europe/Paris, Asia/Shanghai or UTC"
+                f"unknown time zone {value!r}{hint}; give an IANA name such as Europe/Paris, Asia/Shanghai or UTC"
             ) from None
         return value
 
@@ -545,7 +546,7 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node, Any]:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        if root is None:
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
             raise SiteConfigError(
                 f"{name}: the file is empty; a site config needs at least version: 1, site: and cameras:"
             )
@@ -556,6 +557,9 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node, Any]:
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         column = f" at column {mark.column + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "syntax error"
+        started = exc.context_mark if exc.problem and exc.context else None
+        if started is not None and mark is not None and started.line != mark.line:
+            column += f" ({exc.context} on line {started.line + 1})"
         raise SiteConfigError(
             f"{where}: not valid YAML: {problem}{column}; check the indentation, colons and brackets there"
         ) from None
@@ -637,7 +641,9 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
 def _explain(error: dict, loc: Loc) -> str:
     kind, value, message = error["type"], error.get("input"), error["msg"]
     if kind == "missing":
-        return "required, but missing"
+        return "required, but missing" + (
+            f"; add version: {SITE_CONFIG_VERSION} at the top" if loc == ("version",) else ""
+        )
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         if model is None:

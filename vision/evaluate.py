@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.types import TrackHistory
+
 # Column layout of the array returned by load_mot_file.
 FRAME, TRACK_ID, X, Y, WIDTH, HEIGHT, CONF = range(7)
 MOT_COLUMNS = 7
@@ -368,3 +370,65 @@ def _world_columns(path: Path) -> np.ndarray:
     if rows.shape[1] < 9:
         raise ValueError(f"{path}: has no world coordinates (columns 8-9 of 2DMOT2015 ground truth)")
     return rows[:, 7:9]
+
+
+def ground_truth_tracks(
+    gt_path: str | Path, camera: str, start_s: float, fps: float, frames: Iterable[int] | None = None
+) -> list[TrackHistory]:
+    """The ground truth's people as finished tracks on the floor: world x, y (2DMOT2015 columns 8-9, metres) at
+    time start + (frame - 1) / fps, flag-0 rows left out. `frames` (1-based) keeps only those frames, so the
+    truth is sampled like the engine's analysis."""
+    gt = load_mot_file(gt_path)
+    world = _world_columns(Path(gt_path))
+    keep = gt[:, 6] != 0
+    if frames is not None:
+        keep &= np.isin(gt[:, 0], np.fromiter(frames, dtype=np.float64))
+    gt, world = gt[keep], world[keep]
+    tracks = []
+    for identity in np.unique(gt[:, 1]):
+        rows = np.flatnonzero(gt[:, 1] == identity)
+        rows = rows[np.argsort(gt[rows, 0])]
+        feet = np.column_stack([gt[rows, 2] + gt[rows, 4] / 2, gt[rows, 3] + gt[rows, 5]])
+        tracks.append(
+            TrackHistory(
+                camera=camera,
+                track=f"gt-{int(identity)}",
+                time_s=start_s + (gt[rows, 0] - 1) / fps,
+                frame=(gt[rows, 0] - 1).astype(np.int64),
+                foot_uv=feet.astype(np.float64),
+                floor_xy=world[rows].astype(np.float64),
+                confidence=np.ones(len(rows), dtype=np.float32),
+            )
+        )
+    return tracks
+
+
+def flow_comparison(engine_summary: dict, truth_summary: dict) -> dict:
+    """Per zone: visits, unique visitors and dwell (total and mean seconds); per line: in and out crossings; each
+    as engine, truth and error (engine - truth)."""
+
+    def entry(engine: float | None, truth: float | None) -> dict:
+        error = None if engine is None or truth is None else round(engine - truth, 3)
+        return {"engine": engine, "truth": truth, "error": error}
+
+    def total_dwell(zone: dict) -> float:
+        stats = zone["dwell_s"]
+        return round((stats["mean"] or 0.0) * stats["count"], 3)
+
+    zones = {}
+    for name, truth in truth_summary["zones"].items():
+        engine = engine_summary["zones"][name]
+        zones[name] = {
+            "visits": entry(engine["visits"], truth["visits"]),
+            "unique_visitors": entry(engine["unique_visitors"], truth["unique_visitors"]),
+            "dwell_total_s": entry(total_dwell(engine), total_dwell(truth)),
+            "dwell_mean_s": entry(engine["dwell_s"]["mean"], truth["dwell_s"]["mean"]),
+            "person_seconds": entry(engine["person_seconds"], truth["person_seconds"]),
+        }
+    lines = {
+        name: {
+            direction: entry(engine_summary["lines"][name][direction], truth[direction]) for direction in ("in", "out")
+        }
+        for name, truth in truth_summary["lines"].items()
+    }
+    return {"zones": zones, "lines": lines}

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 import pyarrow as pa
+import shapely
 
 from vision import __version__
 from vision.analytics.assemble import TrackAssembler
@@ -32,8 +33,9 @@ from vision.analytics.heatmap import GridGeometry
 from vision.analytics.site import FlowSettings, Funnel, SiteFlow
 from vision.anonymise import TrackPseudonyms
 from vision.calibration_file import check_image_size, load_calibration, projector_from_calibration
+from vision.config import SiteConfig, floor_extent
 from vision.detect import Detector, DetectorSettings
-from vision.errors import FootfallError, OutputError, SourceTruncatedError
+from vision.errors import FootfallError, OutputError, SourceError, SourceTruncatedError
 from vision.geometry import GroundProjector
 from vision.render import PlanPicture, heatmap_picture
 from vision.sinks import (
@@ -543,6 +545,58 @@ def run_batch(
     return report
 
 
+def site_jobs(config: SiteConfig) -> list[CameraJob]:
+    return [
+        CameraJob(camera.source, camera.id, camera.calibration, camera.analysis_fps, camera.start)
+        for camera in config.cameras
+    ]
+
+
+def flow_plan(config: SiteConfig) -> FlowPlan:
+    """The site config's zones, lines, funnels and thresholds as the analytics take them. The heatmap covers the
+    floor plan, or without one the zones and lines with 2 m around them."""
+    zones = [
+        Zone.from_points(z.name, z.kind, list(z.polygon), frozenset(z.cameras) if z.cameras else None)
+        for z in config.zones
+    ]
+    lines = [
+        CountingLine(line.name, line.a, line.b, line.in_side, frozenset(line.cameras) if line.cameras else None)
+        for line in config.lines
+    ]
+    analytics = config.analytics
+    settings = FlowSettings(
+        min_inside_s=analytics.min_inside_s,
+        min_outside_s=analytics.min_outside_s,
+        line_margin_m=analytics.line_margin_m,
+        bucket_s=analytics.bucket_s,
+        staff_share=analytics.staff_share,
+        max_gap_s=analytics.max_gap_s,
+        top_sequences=analytics.top_sequences,
+    )
+    extent = floor_extent(config)
+    if extent is None and (zones or lines):
+        shapes = [zone.polygon for zone in zones] + [shapely.LineString([line.a, line.b]) for line in lines]
+        xmin, ymin, xmax, ymax = shapely.GeometryCollection(shapes).bounds
+        extent = (xmin - 2.0, ymin - 2.0, xmax + 2.0, ymax + 2.0)
+    grid = None if extent is None else GridGeometry.covering(*extent, analytics.heatmap_cell_m)
+    plan = None
+    if config.floor_plan is not None and config.floor_plan.image is not None:
+        image = cv2.imread(str(config.floor_plan.image), cv2.IMREAD_COLOR)
+        if image is None:
+            raise SourceError(f"{config.floor_plan.image}: the floor-plan image cannot be read")
+        plan = PlanPicture(image, config.floor_plan.origin, float(config.floor_plan.metres_per_pixel or 1.0))
+    return FlowPlan(
+        site_id=config.site.id,
+        zones=zones,
+        lines=lines,
+        funnels=[Funnel(f.name, tuple(f.steps)) for f in config.funnels],
+        settings=settings,
+        timezone=config.site.timezone,
+        grid=grid,
+        plan=plan,
+    )
+
+
 def _site_flow(plan: FlowPlan | None) -> SiteFlow | None:
     if plan is None:
         return None
@@ -562,7 +616,7 @@ def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[st
             with atomic_output(folder / f"{name}.npy", "wb") as handle:
                 np.save(handle, grid)
             write_json_atomic(folder / f"{name}.json", {**plan.grid.to_json(), "total_person_seconds": grid.sum()})
-            picture = heatmap_picture(grid, plan.grid, plan.plan)
+            picture = heatmap_picture(grid, plan.grid, plan.plan, plan.zones, plan.lines)
             ok, encoded = cv2.imencode(".png", picture)
             if not ok:
                 raise OutputError(f"could not encode the heatmap picture for {name}")

@@ -9,9 +9,12 @@ import cv2
 import numpy as np
 
 from vision.analytics.heatmap import GridGeometry
+from vision.zones import CountingLine, Zone
 
 _PLAIN_PIXELS_PER_METRE = 40
-_SCALE_WIDTH = 90
+_SCALE_WIDTH = 100
+_LOWEST_LEVEL = 50  # the faintest presence still shows against the plan
+_SCALE_PERCENTILE = 99  # one very busy cell should not wash out the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,32 +53,61 @@ def _cell_values_per_pixel(person_seconds: np.ndarray, geometry: GridGeometry, p
     return values
 
 
-def _colour_scale(height: int, top_seconds: float) -> np.ndarray:
+def _colour_scale(height: int, top_seconds: float, clipped: bool) -> np.ndarray:
     scale = np.full((height, _SCALE_WIDTH, 3), 255, np.uint8)
     bar_top, bar_bottom = 30, height - 20
     if bar_bottom - bar_top < 20:
         return scale
-    levels = np.linspace(255, 0, bar_bottom - bar_top).astype(np.uint8).reshape(-1, 1)
+    levels = np.linspace(255, _LOWEST_LEVEL, bar_bottom - bar_top).astype(np.uint8).reshape(-1, 1)
     bar = cv2.applyColorMap(np.repeat(levels, 20, axis=1), cv2.COLORMAP_INFERNO)
     scale[bar_top:bar_bottom, 10:30] = bar
     cv2.putText(scale, "seconds", (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = int(bar_bottom - fraction * (bar_bottom - bar_top - 1))
         label = f"{fraction * top_seconds:.1f}" if top_seconds < 100 else f"{fraction * top_seconds:.0f}"
+        label = f">={label}" if clipped and fraction == 1.0 else label
         cv2.putText(scale, label, (34, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     return scale
 
 
-def heatmap_picture(person_seconds: np.ndarray, geometry: GridGeometry, plan: PlanPicture | None) -> np.ndarray:
-    """BGR picture: cells with presence coloured (inferno, scaled to the busiest cell) over the plan, and a
-    colour scale in seconds on the right."""
+def heatmap_picture(
+    person_seconds: np.ndarray,
+    geometry: GridGeometry,
+    plan: PlanPicture | None,
+    zones: list[Zone] = (),
+    lines: list[CountingLine] = (),
+) -> np.ndarray:
+    """BGR picture: cells with presence coloured (inferno) over the plan, zones and counting lines outlined and
+    named, and a colour scale in seconds on the right. The scale tops out at the 99th percentile of busy cells;
+    busier cells share the top colour."""
     plan = plan or _plain_plan(geometry)
     values = _cell_values_per_pixel(person_seconds, geometry, plan)
-    top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    busy = person_seconds[person_seconds > 0]
+    top = float(np.percentile(busy, _SCALE_PERCENTILE)) if len(busy) else 0.0
     picture = plan.image.copy() if plan.image.ndim == 3 else cv2.cvtColor(plan.image, cv2.COLOR_GRAY2BGR)
     if top > 0:
-        levels = np.clip(np.nan_to_num(values) / top * 255, 0, 255).astype(np.uint8)
+        fraction = np.clip(np.nan_to_num(values) / top, 0, 1)
+        levels = (_LOWEST_LEVEL + fraction * (255 - _LOWEST_LEVEL)).astype(np.uint8)
         colours = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)
         present = np.nan_to_num(values) > 0
-        picture[present] = (0.35 * picture[present] + 0.65 * colours[present]).astype(np.uint8)
-    return np.hstack([picture, _colour_scale(picture.shape[0], top)])
+        picture[present] = (0.25 * picture[present] + 0.75 * colours[present]).astype(np.uint8)
+    _draw_places(picture, plan, zones, lines)
+    return np.hstack([picture, _colour_scale(picture.shape[0], top, clipped=len(busy) > 0 and busy.max() > top)])
+
+
+def _to_pixels(plan: PlanPicture, points: np.ndarray) -> np.ndarray:
+    return np.round((np.asarray(points, dtype=np.float64) - plan.origin) / plan.metres_per_pixel).astype(np.int32)
+
+
+def _draw_places(picture: np.ndarray, plan: PlanPicture, zones: list[Zone], lines: list[CountingLine]) -> None:
+    for zone in zones:
+        corners = _to_pixels(plan, np.asarray(zone.polygon.exterior.coords))
+        cv2.polylines(picture, [corners.reshape(-1, 1, 2)], True, (200, 120, 0), 2, cv2.LINE_AA)
+        x, y = corners.min(axis=0)
+        cv2.putText(picture, f"{zone.name} ({zone.kind})", (int(x) + 4, int(y) + 16), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, (200, 120, 0), 1, cv2.LINE_AA)  # fmt: skip
+    for line in lines:
+        a, b = _to_pixels(plan, np.array([line.a, line.b]))
+        cv2.line(picture, tuple(int(v) for v in a), tuple(int(v) for v in b), (40, 160, 40), 2, cv2.LINE_AA)
+        cv2.putText(picture, f"{line.name} (in: {line.in_side})", (int(a[0]) + 4, int(a[1]) - 6),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (40, 160, 40), 1, cv2.LINE_AA)  # fmt: skip
