@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.types import Detections, FloorTracks
+from vision.types import Detections, FloorTracks, TrackHistory
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FOOTFALL_SHARED", REPO.parent / "shared"))
@@ -125,3 +125,26 @@ def remux_faststart(source: Path, target: Path, packets: int) -> Path:
             if copied == packets:
                 break
     return target
+
+
+def track_history(
+    times: list[float] | np.ndarray, xy: list[tuple[float, float]] | np.ndarray, camera: str = "cam", track: str = "t1"
+) -> TrackHistory:
+    """A TrackHistory from sample times and floor points (metres); image points and confidences are filler."""
+    time_s = np.asarray(times, dtype=np.float64).reshape(-1)
+    floor_xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    count = len(time_s)
+    return TrackHistory(
+        camera=camera,
+        track=track,
+        time_s=time_s,
+        frame=np.arange(count, dtype=np.int64),
+        foot_uv=np.zeros((count, 2), dtype=np.float64),
+        floor_xy=floor_xy,
+        confidence=np.full(count, 0.9, dtype=np.float32),
+    )
+
+
+def sample_times(count: int, period_s: float = 0.25, start_s: float = 0.0) -> np.ndarray:
+    """`count` sample times `period_s` apart from `start_s` (0.25 s by default: exact in binary floating point)."""
+    return start_s + period_s * np.arange(count, dtype=np.float64)

@@ -58,7 +58,6 @@ class TrackTableWriter(PartitionedTableWriter):
             super().write(track_rows(sample, staff=False))
 
 
-
 def test_track_table_is_hive_partitioned_and_reads_back(tmp_path: Path) -> None:
     writer = TrackTableWriter(tmp_path, "entrance-1", "run42")
     writer.write(floor_tracks(T0, frame_index=0, names=["aa", "bb"]))
