@@ -74,22 +74,9 @@ def site_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def comparison(site_run: tuple[Path, Path]) -> dict:
     site, out = site_run
     repo = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(repo / "scripts" / "eval_flow.py"),
-            "--site",
-            str(site),
-            "--gt",
-            str(PETS_GT),
-            "--run",
-            str(out),
-            "--json",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    script = repo / "scripts" / "eval_flow.py"
+    command = [sys.executable, str(script), "--site", str(site), "--gt", str(PETS_GT), "--run", str(out), "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
