@@ -87,7 +87,7 @@ class SiteFlow:
         zones = [zone for zone in self.zones if zone.seen_by(track.camera)]
         inside = {zone.name: zone.contains(track.floor_xy) & known for zone in zones}
         staff_seconds = sum(float(seconds[inside[z.name]].sum()) for z in zones if z.kind == "staff")
-        total_seconds = float(seconds.sum())
+        total_seconds = float(seconds[known].sum())  # time off the calibrated floor says nothing either way
         staff_share = staff_seconds / total_seconds if total_seconds > 0 else 0.0
         is_staff = any(z.kind == "staff" for z in zones) and staff_share > settings.staff_share
 
