@@ -34,7 +34,7 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
     return width, height
 
 
-def _read_intrinsics(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_intrinsics(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         intrinsics = Intrinsics.model_validate(document.get("intrinsics", document))
@@ -74,7 +74,7 @@ def solve_command(
         if intrinsics is not None and estimate_distortion:
             raise CalibrationError("give either --intrinsics or --estimate-distortion, not both")
         if intrinsics is not None:
-            camera_matrix, distortion = _read_intrinsics(intrinsics)
+            camera_matrix, distortion = read_intrinsics(intrinsics)
         elif estimate_distortion:
             if size is None:
                 raise CalibrationError("--estimate-distortion needs --image-size")

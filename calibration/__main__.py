@@ -1,0 +1,5 @@
+"""`python -m calibration …` is the `footfall` command, calibrate included."""
+
+from calibration.cli import main
+
+main()
