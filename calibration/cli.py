@@ -79,6 +79,7 @@ def build_session(
     site: Path | None,
     camera: str | None,
     intrinsics: Path | None,
+    estimate_distortion: bool = False,
 ) -> CalibrationSession:
     """Reads everything the page needs; FootfallError (one line) for anything missing or unreadable."""
     from calibration.frames import read_camera_frame, read_image
@@ -131,6 +132,7 @@ def build_session(
         site=site,
         camera_matrix=camera_matrix,
         distortion=distortion,
+        estimate_distortion=estimate_distortion,
         pairs=pairs,
         zones=zones,
         lines=lines,
@@ -167,6 +169,9 @@ def serve_command(
     intrinsics: Annotated[
         Path | None, typer.Option(help="JSON with the lens's K and dist: distortion is removed before the fit.")
     ] = None,
+    estimate_distortion: Annotated[
+        bool, typer.Option(help="Estimate focal length and radial distortion from the pairs (8 or more).")
+    ] = False,
 ) -> None:
     """Open the calibration page (the default: `footfall calibrate SOURCE …` runs this).
 
@@ -175,7 +180,9 @@ def serve_command(
     from calibration.server import CalibrationServer
 
     try:
-        session = build_session(source, plan, scale, origin, out, site, camera, intrinsics)
+        if intrinsics is not None and estimate_distortion:
+            raise FootfallError("give either --intrinsics or --estimate-distortion, not both")
+        session = build_session(source, plan, scale, origin, out, site, camera, intrinsics, estimate_distortion)
     except FootfallError as exc:
         raise _fail(str(exc)) from None
     try:

@@ -31,8 +31,10 @@ from calibration.site_file import (
 from calibration.solve import (
     DEFAULT_MAX_RMS_M,
     MIN_PAIRS,
+    MIN_PAIRS_FOR_DISTORTION,
     HomographyFit,
     PointPairs,
+    estimate_intrinsics,
     fit_homography,
     write_point_pairs_csv,
 )
@@ -125,6 +127,7 @@ class CalibrationSession:
         site: Path | None = None,
         camera_matrix: np.ndarray | None = None,
         distortion: np.ndarray | None = None,
+        estimate_distortion: bool = False,
         pairs: PointPairs | None = None,
         zones: Sequence[dict[str, Any]] = (),
         lines: Sequence[dict[str, Any]] = (),
@@ -140,13 +143,14 @@ class CalibrationSession:
         self.site = site
         self.camera_matrix = camera_matrix
         self.distortion = distortion
+        self.estimate_distortion = estimate_distortion and camera_matrix is None
         self.notes = list(notes)
         self._lock = threading.Lock()
         self._pairs = pairs if pairs is not None else PointPairs(np.zeros((0, 2)), np.zeros((0, 2)))
         self._zones = list(zones)
         self._lines = list(lines)
         self._fitted: _Fitted | None = None
-        self._undistorted: np.ndarray | None = None
+        self._undistorted: tuple[bytes, np.ndarray] | None = None
         self.frame_jpeg = _encode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
         self.plan_png = _encode(".png", plan.image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
 
@@ -178,8 +182,15 @@ class CalibrationSession:
                 "min_pairs": MIN_PAIRS,
             }
 
+    def _lens(self, pairs: PointPairs) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The given intrinsics, or with --estimate-distortion ones estimated from the pairs once there are enough."""
+        if self.estimate_distortion and len(pairs) >= MIN_PAIRS_FOR_DISTORTION:
+            return estimate_intrinsics(pairs, self.image_size)
+        return self.camera_matrix, self.distortion
+
     def _fit(self, pairs: PointPairs) -> _Fitted:
-        fit = fit_homography(pairs.image_uv, pairs.floor_xy, self.camera_matrix, self.distortion, max_rms_m=math.inf)
+        camera_matrix, distortion = self._lens(pairs)
+        fit = fit_homography(pairs.image_uv, pairs.floor_xy, camera_matrix, distortion, max_rms_m=math.inf)
         document = fit.calibration_document(self.image_size, self.camera)
         projector = projector_from_calibration(parse_calibration(document, "the fit"))
         return _Fitted(pairs, fit, projector, document)
@@ -204,6 +215,7 @@ class CalibrationSession:
             "bad": bad.tolist(),
             "homography": fitted.document["homography"],
             "max_rms_m": DEFAULT_MAX_RMS_M,
+            "lens": self._lens_note(fit),
         }
 
     def _current(self) -> _Fitted:
@@ -213,19 +225,29 @@ class CalibrationSession:
             raise CalibrationError(f"no fit yet: mark at least {MIN_PAIRS} point pairs, spread over the floor")
         return fitted
 
-    def _undistorted_frame(self) -> np.ndarray:
-        if self.camera_matrix is None:
+    def _lens_note(self, fit: HomographyFit) -> str:
+        if fit.camera_matrix is None:
+            if self.estimate_distortion:
+                return f"lens distortion: estimated once there are {MIN_PAIRS_FOR_DISTORTION} pairs"
+            return "lens distortion: none assumed"
+        k1 = float(np.ravel(fit.distortion)[0])
+        origin = "estimated from the pairs" if self.estimate_distortion else "given"
+        return f"lens distortion {origin}: k1 = {k1:.3f}, f = {fit.camera_matrix[0, 0]:.0f} px"
+
+    def _undistorted_frame(self, fit: HomographyFit) -> np.ndarray:
+        if fit.camera_matrix is None:
             return self.frame
+        key = fit.camera_matrix.tobytes() + np.asarray(fit.distortion).tobytes()
         with self._lock:
-            if self._undistorted is None:
-                self._undistorted = cv2.undistort(self.frame, self.camera_matrix, self.distortion)
-            return self._undistorted
+            if self._undistorted is None or self._undistorted[0] != key:
+                self._undistorted = (key, cv2.undistort(self.frame, fit.camera_matrix, fit.distortion))
+            return self._undistorted[1]
 
     def preview(self) -> np.ndarray:
         """The camera frame seen from above: warped onto the floor plan (BGRA, plan size); transparent where the
         frame does not reach and above the horizon."""
         fitted = self._current()
-        image = self._undistorted_frame()
+        image = self._undistorted_frame(fitted.fit)
         plan_from_image = self.plan.pixel_from_floor() @ fitted.projector.image_to_floor
         # OpenCV's pixel (i, j) is centred on (j, i); ours are measured from the pixel's corner.
         half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])

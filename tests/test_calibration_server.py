@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from calibration.cli import app, build_session
 from calibration.frames import read_camera_frame
 from calibration.server import CalibrationServer
-from calibration.session import points_csv_path
-from calibration.solve import read_point_pairs_csv
+from calibration.session import CalibrationSession, FloorPlanImage, points_csv_path
+from calibration.solve import PointPairs, read_point_pairs_csv
 from tests.helpers import (
     PETS_FIRST_FRAME,
     PETS_SIZE,
@@ -392,3 +392,25 @@ def test_calibrate_command_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no such points file" in result.output
     result = runner.invoke(app, ["calibrate", "--help"])
     assert result.exit_code == 0 and "serve" in result.output and "solve" in result.output
+
+
+def test_estimated_lens_distortion_is_used_for_the_fit_and_recorded(tmp_path):
+    """With --estimate-distortion the session fits K and k1 from 8+ pairs: the PETS camera's barrel distortion
+    is found, and the calibration records the intrinsics."""
+    view = pets_view001()
+    camera_matrix, distortion = np.array(view["K"]), np.array(view["dist"])
+    floor = np.random.default_rng(3).uniform([-13, -15], [4, 6], size=(40, 2))
+    rvec, _ = cv2.Rodrigues(np.array(view["R"]))
+    world_mm = np.column_stack([floor * 1000, np.zeros(40)])
+    image, _ = cv2.projectPoints(world_mm, rvec, np.array(view["t"]), camera_matrix, distortion)
+    image = image.reshape(-1, 2)
+    inside = (image[:, 0] > 0) & (image[:, 0] < 768) & (image[:, 1] > 0) & (image[:, 1] < 576)
+    frame = cv2.imread(str(PETS_FIRST_FRAME))
+    plan = FloorPlanImage(np.full((480, 400, 3), 255, np.uint8), 0.05, (-14.0, -16.0), None)
+    session = CalibrationSession(frame, plan, tmp_path / "calib.json", estimate_distortion=True)
+    result = session.fit(PointPairs(image[inside], floor[inside]))
+    assert result["rms_m"] < 0.05
+    assert result["lens"].startswith("lens distortion estimated from the pairs: k1 = ")
+    k1 = float(result["lens"].split("k1 = ")[1].split(",")[0])
+    assert k1 < -0.03, "the barrel distortion of the PETS lens is found"
+    assert session.preview().shape == (480, 400, 4)

@@ -424,7 +424,10 @@ function renderTable() {
     rms.dataset.rmsM = String(fit.rms_m);
     rms.textContent = `RMS ${fmt(fit.rms_m, 3)} m`;
     const text = ` over ${fit.inliers} of ${fit.pairs} pairs` + (bad ? `; ${bad} bad (red): move or delete them` : "");
-    ui.fitStatus.append(rms, document.createTextNode(text));
+    const lens = document.createElement("div");
+    lens.className = "lens";
+    lens.textContent = fit.lens || "";
+    ui.fitStatus.append(rms, document.createTextNode(text), lens);
   } else {
     ui.fitStatus.textContent = app.fitMessage || `Mark at least ${app.info ? app.info.min_pairs : 4} point pairs.`;
   }
