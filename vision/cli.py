@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from vision import __version__
-from vision.config import load_site_config
+from vision.config import check_site_files, load_site_config
 from vision.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
 from vision.errors import FootfallError
 from vision.pipeline import CameraJob, CameraReport, RunSettings, flow_plan, run_batch, site_jobs
@@ -231,8 +231,6 @@ def validate_command(
 ) -> None:
     """Check a site config and the files it names (videos, calibrations, floor plan) without analysing anything."""
     from collections import Counter
-
-    from vision.config import check_site_files, load_site_config
 
     try:
         site = load_site_config(config)

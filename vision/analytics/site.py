@@ -92,7 +92,11 @@ class SiteFlow:
         is_staff = any(z.kind == "staff" for z in zones) and staff_share > settings.staff_share
 
         visits = [
-            visit for zone in zones for visit in zone_visits(track, zone, settings.min_inside_s, settings.min_outside_s)
+            visit
+            for zone in zones
+            for visit in zone_visits(
+                track, zone, settings.min_inside_s, settings.min_outside_s, inside=inside[zone.name]
+            )
         ]
         crossings = [
             crossing
@@ -104,10 +108,12 @@ class SiteFlow:
         if is_staff:
             self._records.staff += 1
         else:
-            self._record_customer(flow, seconds, inside)
+            self._record_customer(flow, seconds, inside, known)
         return flow
 
-    def _record_customer(self, flow: TrackFlow, seconds: np.ndarray, inside: dict[str, np.ndarray]) -> None:
+    def _record_customer(
+        self, flow: TrackFlow, seconds: np.ndarray, inside: dict[str, np.ndarray], known: np.ndarray
+    ) -> None:
         records, track = self._records, flow.track
         records.customers += 1
         records.visits.extend(flow.visits)
@@ -123,7 +129,6 @@ class SiteFlow:
             heatmap = self.heatmaps.get(track.camera)
             if heatmap is None:
                 heatmap = self.heatmaps[track.camera] = HeatmapAccumulator(self.grid)
-            known = ~np.isnan(track.floor_xy).any(axis=1)
             heatmap.add(track.floor_xy[known], seconds[known])
 
     def merged_heatmap(self) -> np.ndarray | None:

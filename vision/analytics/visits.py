@@ -47,12 +47,20 @@ def stays(
     return result
 
 
-def zone_visits(track: TrackHistory, zone: Zone, min_inside_s: float, min_outside_s: float) -> list[Visit]:
+def zone_visits(
+    track: TrackHistory,
+    zone: Zone,
+    min_inside_s: float,
+    min_outside_s: float,
+    inside: np.ndarray | None = None,
+) -> list[Visit]:
+    """The track's visits to the zone. `inside`, the per-sample membership if the caller has it already, saves
+    testing the points again."""
     known = ~np.isnan(track.floor_xy).any(axis=1)
     if not known.any():
         return []
-    inside = zone.contains(track.floor_xy[known])
+    inside_known = zone.contains(track.floor_xy[known]) if inside is None else inside[known]
     return [
         Visit(track.camera, track.track, zone.name, zone.kind, t_in, t_out)
-        for t_in, t_out in stays(track.time_s[known], inside, min_inside_s, min_outside_s)
+        for t_in, t_out in stays(track.time_s[known], inside_known, min_inside_s, min_outside_s)
     ]
