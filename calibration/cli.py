@@ -21,10 +21,10 @@ from typer.core import TyperGroup
 from calibration.session import CalibrationSession, FloorPlanImage, points_csv_path
 from calibration.solve import PointPairs, read_point_pairs_csv
 from calibration.solve_cli import read_intrinsics, solve_command
-from vision.cli import app
-from vision.config import is_url, load_site_config
-from vision.errors import FootfallError
-from vision.sources import redact_url
+from vision.cli.app import app
+from vision.config.site import load_site_config
+from vision.core.errors import FootfallError
+from vision.core.ids import is_url, redact_url
 
 DEFAULT_COMMAND = "serve"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.config import is_url
-from vision.errors import SourceError
-from vision.sources import EvenTimeSampler, open_source, redact_url
+from vision.core.errors import SourceError
+from vision.core.ids import is_url, redact_url
+from vision.sources.base import EvenTimeSampler
+from vision.sources.files import open_source
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SEEK_S = 3.0

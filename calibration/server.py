@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from calibration.session import CalibrationSession, parse_pairs
-from vision.errors import FootfallError
+from vision.core.errors import FootfallError
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 2_000_000
@@ -36,6 +36,12 @@ _STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/coords.js": ("coords.js", "text/javascript; charset=utf-8"),
+    "/state.js": ("state.js", "text/javascript; charset=utf-8"),
+    "/api.js": ("api.js", "text/javascript; charset=utf-8"),
+    "/draw.js": ("draw.js", "text/javascript; charset=utf-8"),
+    "/panels.js": ("panels.js", "text/javascript; charset=utf-8"),
+    "/tools.js": ("tools.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 

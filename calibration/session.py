@@ -4,8 +4,8 @@ Everything the page does goes through a `CalibrationSession`; the HTTP layer (`c
 requests and encodes answers. A session is safe to use from several threads (one lock).
 
 Coordinates: image points are pixels of the camera frame, measured from the top-left corner of its top-left pixel;
-floor points are metres. A floor-plan pixel (col, row) is the floor point origin + (col, row) · metres_per_pixel,
-as in the site config's `floor_plan`.
+floor points are metres. Floor-plan pixels map to floor metres as `vision.core.floorplan` defines (the page gets the
+matrices from `state()`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ from calibration.solve import (
     fit_homography,
     write_point_pairs_csv,
 )
-from vision.calibration_file import parse_calibration, projector_from_calibration
-from vision.errors import CalibrationError
-from vision.geometry import GroundProjector
-from vision.sinks import write_json_atomic
+from vision.config.calibration_file import parse_calibration, projector_from_calibration
+from vision.core.errors import CalibrationError
+from vision.core.floorplan import FloorPlanMapping
+from vision.core.geometry import GroundProjector
+from vision.core.places import LINE_SIDES, ZONE_KINDS
+from vision.sinks.atomic import write_json_atomic
 
 MAX_POINTS = 500
 BAD_ERROR_M = 0.2
@@ -53,7 +55,7 @@ _GRID_MARGIN = 0.1  # fraction of the frame beyond its edges where grid lines ar
 
 @dataclass(frozen=True)
 class FloorPlanImage:
-    """The floor-plan picture and how its pixels map to floor metres."""
+    """The floor-plan picture, where it was read from, and how its pixels map to floor metres."""
 
     image: np.ndarray
     metres_per_pixel: float
@@ -61,25 +63,18 @@ class FloorPlanImage:
     path: Path | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.metres_per_pixel) and self.metres_per_pixel > 0):
-            raise ValueError(f"metres per pixel must be a positive number, got {self.metres_per_pixel}")
-        if not all(math.isfinite(value) for value in self.origin):
-            raise ValueError(f"the plan origin must be finite, got {self.origin}")
+        self.mapping  # noqa: B018  (validates the scale and origin)
+
+    @property
+    def mapping(self) -> FloorPlanMapping:
+        return FloorPlanMapping(self.metres_per_pixel, tuple(self.origin))
 
     @property
     def size(self) -> tuple[int, int]:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
     def extent_m(self) -> tuple[float, float, float, float]:
-        width, height = self.size
-        x0, y0 = self.origin
-        return x0, y0, x0 + width * self.metres_per_pixel, y0 + height * self.metres_per_pixel
-
-    def pixel_from_floor(self) -> np.ndarray:
-        """3x3 matrix: floor metres → plan pixels."""
-        scale = 1.0 / self.metres_per_pixel
-        x0, y0 = self.origin
-        return np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale], [0.0, 0.0, 1.0]])
+        return self.mapping.extent(*self.size)
 
 
 @dataclass(frozen=True)
@@ -170,6 +165,9 @@ class CalibrationSession:
                 "plan_size": list(self.plan.size),
                 "metres_per_pixel": self.plan.metres_per_pixel,
                 "origin": list(self.plan.origin),
+                "plan_mapping": self.plan.mapping.to_json(),
+                "zone_kinds": list(ZONE_KINDS),
+                "line_sides": list(LINE_SIDES),
                 "camera": self.camera,
                 "out": str(self.out),
                 "points_csv": str(points_csv_path(self.out)),
@@ -248,7 +246,7 @@ class CalibrationSession:
         frame does not reach and above the horizon."""
         fitted = self._current()
         image = self._undistorted_frame(fitted.fit)
-        plan_from_image = self.plan.pixel_from_floor() @ fitted.projector.image_to_floor
+        plan_from_image = self.plan.mapping.pixel_from_floor() @ fitted.projector.image_to_floor
         # OpenCV's pixel (i, j) is centred on (j, i); ours are measured from the pixel's corner.
         half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
         warp = np.linalg.inv(half) @ plan_from_image @ half
@@ -328,7 +326,7 @@ class CalibrationSession:
         if self.site is not None:
             plan_entry = None
             if self.plan.path is not None:
-                plan_entry = FloorPlanEntry(self.plan.path, self.plan.metres_per_pixel, self.plan.origin)
+                plan_entry = FloorPlanEntry(self.plan.path, self.plan.mapping)
             update = prepare_site_update(self.site, zone_configs, line_configs, self.camera, self.out, plan_entry)
         points_path = points_csv_path(self.out)
         write_json_atomic(self.out, document)

@@ -23,8 +23,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
-from vision.config import LineConfig, SiteConfig, ZoneConfig, field_path, load_site_config, resolve_path
-from vision.errors import SiteConfigError
+from vision.config.problems import first_problem
+from vision.config.site import LineConfig, SiteConfig, ZoneConfig, load_site_config, resolve_path
+from vision.core.errors import SiteConfigError
+from vision.core.floorplan import FloorPlanMapping
+from vision.core.ids import is_url
+from vision.sinks.atomic import write_text_atomic
 
 _DECIMALS = 3
 
@@ -34,12 +38,6 @@ def _round(value: float) -> float | int:
     return int(rounded) if rounded.is_integer() else rounded
 
 
-def _first_problem(exc: ValidationError, where: str) -> str:
-    error = exc.errors()[0]
-    location = field_path((where, *error["loc"])) if error["loc"] else where
-    return f"{location}: {error['msg'].removeprefix('Value error, ')}"
-
-
 def validate_zones(items: Sequence[Any]) -> list[ZoneConfig]:
     """Zones as the page sends them ({name, kind, polygon in metres, cameras?}), checked one by one."""
     zones = []
@@ -47,7 +45,7 @@ def validate_zones(items: Sequence[Any]) -> list[ZoneConfig]:
         try:
             zones.append(ZoneConfig.model_validate(item))
         except ValidationError as exc:
-            raise SiteConfigError(_first_problem(exc, f"zones[{index}]")) from None
+            raise SiteConfigError(first_problem(exc, prefix=("zones", index))) from None
     return zones
 
 
@@ -58,7 +56,7 @@ def validate_lines(items: Sequence[Any]) -> list[LineConfig]:
         try:
             lines.append(LineConfig.model_validate(item))
         except ValidationError as exc:
-            raise SiteConfigError(_first_problem(exc, f"lines[{index}]")) from None
+            raise SiteConfigError(first_problem(exc, prefix=("lines", index))) from None
     return lines
 
 
@@ -87,7 +85,7 @@ def line_document(line: LineConfig) -> dict[str, Any]:
 
 def camera_for_source(config: SiteConfig, source: str) -> str | None:
     """The id of the site's camera whose source is `source` (same resolved path or same URL), if any."""
-    wanted = source if "://" in source else str(resolve_path(source, Path.cwd()))
+    wanted = source if is_url(source) else str(resolve_path(source, Path.cwd()))
     matches = [camera.id for camera in config.cameras if camera.source == wanted]
     return matches[0] if len(matches) == 1 else None
 
@@ -173,8 +171,7 @@ def _relative(path: Path, folder: Path) -> str:
 @dataclass(frozen=True)
 class FloorPlanEntry:
     image: Path
-    metres_per_pixel: float
-    origin: tuple[float, float]
+    mapping: FloorPlanMapping
 
 
 @dataclass
@@ -187,16 +184,7 @@ class SiteUpdate:
 
     def commit(self) -> None:
         """Replaces the file atomically (written under a hidden name in its folder, then renamed)."""
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(self.text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path, self.text)
 
 
 def _yaml() -> YAML:
@@ -260,8 +248,8 @@ def prepare_site_update(
     if floor_plan is not None and "floor_plan" not in document:
         plan = CommentedMap()
         plan["image"] = _relative(floor_plan.image, folder)
-        plan["metres_per_pixel"] = floor_plan.metres_per_pixel
-        plan["origin"] = _flow([_round(value) for value in floor_plan.origin])
+        plan["metres_per_pixel"] = floor_plan.mapping.metres_per_pixel
+        plan["origin"] = _flow([_round(value) for value in floor_plan.mapping.origin])
         keys = list(document)
         document.insert(keys.index("site") + 1 if "site" in keys else len(keys), "floor_plan", plan)
         notes.append(f"floor_plan added ({plan['image']})")

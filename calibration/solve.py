@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.calibration_file import CALIBRATION_FORMAT, CALIBRATION_VERSION
-from vision.errors import CalibrationError
-from vision.geometry import GroundProjector
-from vision.sinks import atomic_output
+from vision.config.calibration_file import CALIBRATION_FORMAT, CALIBRATION_VERSION
+from vision.core.errors import CalibrationError
+from vision.core.geometry import GroundProjector
+from vision.sinks.atomic import atomic_output
 
 MIN_PAIRS = 4
 RANSAC_THRESHOLD_M = 0.5

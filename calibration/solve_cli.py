@@ -17,9 +17,10 @@ from calibration.solve import (
     fit_homography,
     read_point_pairs_csv,
 )
-from vision.calibration_file import Intrinsics, parse_calibration
-from vision.errors import CalibrationError
-from vision.sinks import write_json_atomic
+from vision.config.calibration_file import Intrinsics, parse_calibration
+from vision.config.problems import first_problem
+from vision.core.errors import CalibrationError
+from vision.sinks.atomic import write_json_atomic
 
 
 def _parse_size(value: str | None) -> tuple[int, int] | None:
@@ -43,9 +44,7 @@ def read_intrinsics(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except (OSError, json.JSONDecodeError, AttributeError) as exc:
         raise CalibrationError(f"{path}: not a JSON object with K and dist ({exc})") from None
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        raise CalibrationError(f"{path}: {where}: {error['msg']}") from None
+        raise CalibrationError(f"{path}: {first_problem(exc, dotted=True, no_path='(top level)')}") from None
     return np.asarray(intrinsics.K, dtype=np.float64), np.asarray(intrinsics.dist, dtype=np.float64)
 
 

@@ -23,11 +23,11 @@ except ImportError:  # running from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vision.analytics.site import SiteFlow
-from vision.config import load_site_config
-from vision.errors import FootfallError
+from vision.config.build import flow_plan
+from vision.config.site import load_site_config
+from vision.core.errors import FootfallError
 from vision.evaluate import flow_comparison, ground_truth_tracks
-from vision.pipeline import flow_plan
-from vision.sources import EvenTimeSampler
+from vision.sources.base import EvenTimeSampler
 
 
 def analysed_frames(frame_count: int, source_fps: float, analysis_fps: float) -> list[int]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.calibration_file import CALIBRATION_FORMAT, CALIBRATION_VERSION, parse_calibration
-from vision.errors import CalibrationError
-from vision.sinks import write_json_atomic
+from vision.config.calibration_file import CALIBRATION_FORMAT, CALIBRATION_VERSION, parse_calibration
+from vision.core.errors import CalibrationError
+from vision.sinks.atomic import write_json_atomic
 
 POSE_KEYS = ("K", "dist", "R", "rvec", "t")
 

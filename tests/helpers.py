@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.types import Detections, FloorTracks, TrackHistory
+from vision.core.types import Detections, FloorTracks, TrackHistory
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FOOTFALL_SHARED", REPO.parent / "shared"))

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vision.analytics.heatmap import GridGeometry, HeatmapAccumulator, presence_seconds
+from vision.analytics.heatmap import HeatmapAccumulator, presence_seconds
+from vision.core.grid import GridGeometry
 
 NAN = float("nan")
 MAX_GAP = 2.0

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import sample_times, track_history
 from vision.analytics.lines import line_crossings
-from vision.zones import CountingLine
+from vision.core.places import CountingLine
 
 PERIOD = 0.2
 START = 1000.0

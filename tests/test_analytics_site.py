@@ -17,10 +17,12 @@ import pytest
 
 from tests.helpers import floor_tracks, sample_times, track_history
 from vision.analytics.assemble import TrackAssembler
-from vision.analytics.heatmap import GridGeometry, presence_seconds
-from vision.analytics.site import FlowSettings, Funnel, SiteFlow
-from vision.types import TrackHistory
-from vision.zones import CountingLine, Zone
+from vision.analytics.heatmap import presence_seconds
+from vision.analytics.site import SiteFlow
+from vision.core.flow import FlowSettings
+from vision.core.grid import GridGeometry
+from vision.core.places import CountingLine, Funnel, Zone
+from vision.core.types import TrackHistory
 
 UTC = ZoneInfo("UTC")
 T0 = 1_700_000_040.0  # a whole minute

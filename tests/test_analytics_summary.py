@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vision.analytics import summary
-from vision.types import Crossing, Visit
+from vision.core.types import Crossing, Visit
 
 UTC_ZONE = ZoneInfo("UTC")
 T0 = 1_700_000_040.0  # a whole minute: 2023-11-14T22:14:00Z

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import sample_times, track_history
-from vision.analytics.site import FlowSettings, SiteFlow
+from vision.analytics.site import SiteFlow
 from vision.analytics.visits import stays, zone_visits
-from vision.zones import Zone
+from vision.core.flow import FlowSettings
+from vision.core.places import Zone
 
 PERIOD = 0.25
 START = 100.0

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from vision.anonymise import PSEUDONYM_BYTES, TrackPseudonyms
+from vision.perception.anonymise import PSEUDONYM_BYTES, TrackPseudonyms
 
 HEX_NAME = re.compile(rf"^[0-9a-f]{{{2 * PSEUDONYM_BYTES}}}$")
 

@@ -21,8 +21,8 @@ from calibration.session import points_csv_path
 from calibration.solve import read_point_pairs_csv
 from tests.helpers import PETS_SIZE, PETS_VIDEO, REPO, ground_truth_feet, pets_ground_truth
 from tests.test_calibration_server import ORIGIN, PLAN_SIZE, SCALE, SITE_YAML, spread_pairs, write_plan
-from vision.calibration_file import load_calibration, projector_from_calibration
-from vision.config import load_site_config
+from vision.config.calibration_file import load_calibration, projector_from_calibration
+from vision.config.site import load_site_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "test-artifacts" / "calibration.png"

@@ -28,10 +28,10 @@ from tests.helpers import (
     pets_ground_truth,
     pets_view001,
 )
-from vision.calibration_file import load_calibration, projector_from_calibration
-from vision.config import load_site_config
-from vision.errors import SourceError
-from vision.geometry import GroundProjector
+from vision.config.calibration_file import load_calibration, projector_from_calibration
+from vision.config.site import load_site_config
+from vision.core.errors import SourceError
+from vision.core.geometry import GroundProjector
 
 PLAN_SIZE = (400, 480)  # width, height in pixels
 SCALE = 0.05

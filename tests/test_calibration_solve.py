@@ -22,8 +22,8 @@ from calibration.solve import (
 )
 from calibration.solve_cli import solve_command
 from tests.helpers import ground_truth_feet, pets_ground_truth, pets_view001
-from vision.calibration_file import load_calibration, projector_from_calibration
-from vision.errors import CalibrationError
+from vision.config.calibration_file import load_calibration, projector_from_calibration
+from vision.core.errors import CalibrationError
 
 KNOWN_H = np.array([[0.02, 0.004, -3.0], [-0.001, 0.03, -5.0], [0.00001, 0.0004, 1.0]])
 

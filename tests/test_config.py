@@ -15,15 +15,9 @@ import pytest
 import yaml
 
 from tests.helpers import PETS_SIZE, PETS_VIDEO, pets_calibration_document
-from vision.config import (
-    AnalyticsConfig,
-    SiteConfig,
-    ZoneConfig,
-    check_site_files,
-    floor_extent,
-    load_site_config,
-)
-from vision.errors import FootfallError, SiteConfigError
+from vision.config.site import AnalyticsConfig, SiteConfig, ZoneConfig, floor_extent, load_site_config
+from vision.core.errors import FootfallError, SiteConfigError
+from vision.runtime.preflight import check_site_files
 
 FULL = """\
 # a whole site, every field given

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import PETS_SIZE, ground_truth_feet, pets_calibration_document, pets_ground_truth, pets_view001
-from vision.calibration_file import (
+from vision.config.calibration_file import (
     HomographyCalibration,
     OpenCVCalibration,
     check_image_size,
@@ -20,8 +20,8 @@ from vision.calibration_file import (
     parse_calibration,
     projector_from_calibration,
 )
-from vision.errors import CalibrationError
-from vision.geometry import GroundProjector
+from vision.core.errors import CalibrationError
+from vision.core.geometry import GroundProjector
 
 # Measured on the 2222 scored ground-truth rows: the published OpenCV calibration puts the ground-truth foot points
 # (box bottom-centres) 0.114 m (median) from the ground-truth world positions, 0.177 m at the 99th percentile; a

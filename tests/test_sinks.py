@@ -12,15 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import floor_tracks
-from vision.sinks import (
-    TRACKS_SCHEMA,
-    MotWriter,
-    PartitionedTableWriter,
-    atomic_output,
-    track_rows,
-    write_json_atomic,
-)
-from vision.types import FloorTracks, TrackHistory
+from vision.core.types import FloorTracks, TrackHistory
+from vision.sinks.atomic import atomic_output, write_json_atomic
+from vision.sinks.mot import MotWriter
+from vision.sinks.parquet import TRACKS_SCHEMA, PartitionedTableWriter, track_rows
 
 # 2024-05-17 10:00:00.123456 UTC, a time with microseconds.
 T0 = datetime(2024, 5, 17, 10, 0, 0, 123456, tzinfo=UTC).timestamp()

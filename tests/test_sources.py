@@ -25,8 +25,10 @@ from tests.helpers import (
     remux_faststart,
     write_clip,
 )
-from vision.errors import SourceError, SourceTruncatedError
-from vision.sources import EvenTimeSampler, ImageSequenceSource, VideoFileSource, open_source, redact_url
+from vision.core.errors import SourceError, SourceTruncatedError
+from vision.core.ids import redact_url
+from vision.sources.base import EvenTimeSampler
+from vision.sources.files import ImageSequenceSource, VideoFileSource, open_source
 
 START = datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import detections
-from vision.track import CameraTracker, TrackerSettings, frames_for_seconds
-from vision.types import Detections, Tracks
+from vision.core.types import Detections, Tracks
+from vision.perception.track import TrackerSettings, UltralyticsTracker, frames_for_seconds
 
 KINDS = ["bytetrack", "botsort"]
 FPS = 5.0
@@ -18,8 +18,8 @@ BUFFER_FRAMES = frames_for_seconds(BUFFER_S, FPS)  # 5
 PERSON = [300.0, 100.0, 340.0, 200.0]  # a 40x100 px box
 
 
-def tracker(kind: str, buffer_s: float = BUFFER_S) -> CameraTracker:
-    return CameraTracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
+def tracker(kind: str, buffer_s: float = BUFFER_S) -> UltralyticsTracker:
+    return UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
 
 
 def walking_apart(frame: int) -> tuple[list[float], list[float]]:
@@ -135,8 +135,8 @@ def test_an_ended_id_is_reported_once_and_never_reused(kind: str, gap_frames: in
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_track_buffer_is_in_seconds_at_the_analysis_rate(kind: str) -> None:
-    at_5 = CameraTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=5)
-    at_15 = CameraTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=15)
+    at_5 = UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=5)
+    at_15 = UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=15)
 
     assert at_5.track_buffer_frames == 10
     assert at_15.track_buffer_frames == 30

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vision.types import Detections, FloorTracks, Frame, Tracks
+from vision.core.types import Detections, FloorTracks, Frame, Tracks
 
 
 def f32(*shape: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from vision.zones import CountingLine, Zone
+from vision.core.places import CountingLine, Zone
 
 NAN = float("nan")
 

@@ -1,3 +1,3 @@
-from vision.cli import app
+from vision.cli.app import app
 
 app(prog_name="footfall")

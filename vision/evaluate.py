@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.types import TrackHistory
+from vision.core.types import TrackHistory
 
 # Column layout of the array returned by load_mot_file.
 FRAME, TRACK_ID, X, Y, WIDTH, HEIGHT, CONF = range(7)

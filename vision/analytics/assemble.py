@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vision.types import FloorTracks, TrackHistory
+from vision.core.types import FloorTracks, TrackHistory
 
 
 @dataclass(slots=True)

@@ -13,8 +13,8 @@ import itertools
 
 import numpy as np
 
-from vision.types import Crossing, TrackHistory
-from vision.zones import CountingLine
+from vision.core.places import CountingLine
+from vision.core.types import Crossing, TrackHistory
 
 
 def line_crossings(track: TrackHistory, line: CountingLine, margin_m: float) -> list[Crossing]:

@@ -13,28 +13,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from vision.analytics import summary as figures
-from vision.analytics.heatmap import GridGeometry, HeatmapAccumulator, presence_seconds
+from vision.analytics.heatmap import HeatmapAccumulator, presence_seconds
 from vision.analytics.lines import line_crossings
 from vision.analytics.visits import zone_visits
-from vision.types import Crossing, TrackHistory, Visit
-from vision.zones import CountingLine, Zone
-
-
-@dataclass(frozen=True, slots=True)
-class FlowSettings:
-    min_inside_s: float = 1.0
-    min_outside_s: float = 1.0
-    line_margin_m: float = 0.3
-    bucket_s: int = 60
-    staff_share: float = 0.5
-    max_gap_s: float = 2.0
-    top_sequences: int = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Funnel:
-    name: str
-    steps: tuple[str, ...]
+from vision.core.flow import FlowSettings
+from vision.core.grid import GridGeometry
+from vision.core.places import CountingLine, Funnel, Zone
+from vision.core.types import Crossing, TrackHistory, Visit
 
 
 @dataclass(frozen=True, slots=True)

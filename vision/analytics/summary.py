@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from vision.types import Crossing, Visit
+from vision.core.types import Crossing, Visit
 
 
 def _round(value: float, digits: int = 3) -> float | None:

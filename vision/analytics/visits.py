@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.types import TrackHistory, Visit
-from vision.zones import Zone
+from vision.core.places import Zone
+from vision.core.types import TrackHistory, Visit
 
 
 def _runs(values: np.ndarray) -> list[tuple[bool, int, int]]:

@@ -1,15 +1,19 @@
-"""Zones and counting lines on the floor, in metres, with vectorised membership and side tests."""
+"""Places on the floor, in metres: zones (with their kinds), counting lines (with their in side) and funnels
+through zones. Membership and side tests work on whole arrays of points."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import shapely
 
 ZoneKind = Literal["area", "queue", "entrance", "staff"]
-Side = Literal["left", "right"]
+ZONE_KINDS: tuple[str, ...] = get_args(ZoneKind)
+LineSide = Literal["left", "right"]
+LINE_SIDES: tuple[str, ...] = get_args(LineSide)
+MIN_LINE_LENGTH_M = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +53,14 @@ class CountingLine:
     name: str
     a: tuple[float, float]
     b: tuple[float, float]
-    in_side: Side = "left"
+    in_side: LineSide = "left"
     cameras: frozenset[str] | None = None
     _unit_normal: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         direction = np.subtract(self.b, self.a, dtype=np.float64)
         length = float(np.hypot(*direction))
-        if length <= 1e-6:
+        if length <= MIN_LINE_LENGTH_M:
             raise ValueError(f"line {self.name!r}: a and b must be distinct points")
         # Left of a→b is the positive side of this normal.
         object.__setattr__(self, "_unit_normal", np.array([-direction[1], direction[0]]) / length)
@@ -81,3 +85,11 @@ class CountingLine:
         along = (b - a) / self.length_m
         segment = shapely.LineString([a - along * extend_m, b + along * extend_m])
         return bool(shapely.intersects(segment, shapely.LineString([p, q])))
+
+
+@dataclass(frozen=True, slots=True)
+class Funnel:
+    """Zones visitors are expected to pass in order; a funnel counts how many get how far."""
+
+    name: str
+    steps: tuple[str, ...]

@@ -1,19 +1,20 @@
-"""Multi-object tracking with Ultralytics' ByteTrack or BoT-SORT, one tracker per camera.
+"""Multi-object tracking, one tracker per camera: the `Tracker` protocol the camera run uses, and its adapter to
+Ultralytics' ByteTrack and BoT-SORT.
 
-The trackers count lost-track patience in frames; here it is given in seconds and turned into frames at the
-real analysis frame rate, so sampling a camera at 5 fps or 15 fps keeps the same patience in time.
+The Ultralytics trackers count lost-track patience in frames; here it is given in seconds and turned into frames
+at the real analysis frame rate, so sampling a camera at 5 fps or 15 fps keeps the same patience in time.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
-from vision.types import Detections, Tracks
-from vision.ultralytics_env import prepare_ultralytics_environment
+from vision.core.types import Detections, Tracks
+from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 TrackerKind = Literal["bytetrack", "botsort"]
 
@@ -36,6 +37,16 @@ class TrackerSettings:
             raise ValueError("tracker thresholds must satisfy 0 < low <= high < 1")
         if not 0 < self.new_track_threshold < 1 or not 0 < self.match_threshold <= 1:
             raise ValueError("new-track threshold must be in (0, 1) and match threshold in (0, 1]")
+
+
+class Tracker(Protocol):
+    """Follows the people of one camera from frame to frame. Its state (live and lost tracks) belongs to whoever
+    holds it: the camera run that owns it, one per camera."""
+
+    def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
+        """This frame's tracks (each linked to its detection) and the ids of tracks that ended at this frame; an id
+        that has ended never comes back."""
+        ...
 
 
 class _DetectionsView:
@@ -64,9 +75,10 @@ def frames_for_seconds(seconds: float, analysis_fps: float) -> int:
     return max(1, round(seconds * analysis_fps))
 
 
-class CameraTracker:
-    """Tracks the people of one camera. Reported boxes and confidences are the detections' own (the tracker's
-    detection index links them), so positions are measurements rather than Kalman predictions."""
+class UltralyticsTracker:
+    """A `Tracker` backed by Ultralytics' BYTETracker or BOTSORT. Reported boxes and confidences are the
+    detections' own (the tracker's detection index links them), so positions are measurements rather than Kalman
+    predictions."""
 
     def __init__(self, settings: TrackerSettings, analysis_fps: float) -> None:
         prepare_ultralytics_environment()
@@ -126,3 +138,8 @@ class CameraTracker:
             detection_index=detection_index,
             ended_track_ids=ended,
         )
+
+
+def build_tracker(settings: TrackerSettings, analysis_fps: float) -> Tracker:
+    """The tracker `settings` name, with its patience set for frames arriving at `analysis_fps`."""
+    return UltralyticsTracker(settings, analysis_fps)

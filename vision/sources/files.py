@@ -1,4 +1,4 @@
-"""Frame sources: video files (anything FFmpeg reads, through PyAV) and MOTChallenge image sequences.
+"""Frame sources on disk: video files (anything FFmpeg reads, through PyAV) and MOTChallenge image sequences.
 
 A source yields only the frames the sampler keeps, as `Frame` objects in BGR. Frames it drops are decoded (a
 compressed stream cannot be skipped otherwise) but never converted or copied: a video frame stays in the decoder's
@@ -9,83 +9,15 @@ from __future__ import annotations
 
 import configparser
 import itertools
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-from vision.errors import SourceError, SourceTruncatedError
-from vision.types import Frame
-
-StartTimeOrigin = Literal["cli", "container", "seqinfo", "file_mtime"]
-
-
-def redact_url(uri: str) -> str:
-    """A URI fit for logs and outputs: user name and password removed."""
-    parts = urlsplit(uri)
-    if not parts.scheme or "@" not in parts.netloc:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
-
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    uri: str
-    kind: Literal["video", "image_sequence"]
-    width: int
-    height: int
-    nominal_fps: float | None
-    frame_count: int | None
-    duration_s: float | None
-    codec: str
-    start_time: datetime
-    start_time_origin: StartTimeOrigin
-
-
-@dataclass(slots=True)
-class SourceCounters:
-    frames_read: int = 0
-    frames_analysed: int = 0
-
-    @property
-    def frames_skipped(self) -> int:
-        return self.frames_read - self.frames_analysed
-
-
-class EvenTimeSampler:
-    """Keeps frames evenly spaced in media time at `fps` per second: at most one frame per 1/fps slot, the first
-    one that falls in it. Frames come faster than `fps` → some are skipped; slower → all are kept."""
-
-    def __init__(self, fps: float) -> None:
-        if not math.isfinite(fps) or fps <= 0:
-            raise ValueError(f"analysis fps must be a positive number, got {fps}")
-        self.fps = fps
-        self._origin_s: float | None = None
-        self._last_slot = -1
-
-    def keep(self, pts_s: float) -> bool:
-        if self._origin_s is None:
-            self._origin_s = pts_s
-        # The small epsilon keeps a frame that lands exactly on a slot boundary despite rounding in the timestamps.
-        slot = math.floor((pts_s - self._origin_s) * self.fps + 1e-6)
-        if slot <= self._last_slot:
-            return False
-        self._last_slot = slot
-        return True
-
-
-class FrameSource(Protocol):
-    info: SourceInfo
-    counters: SourceCounters
-
-    def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]: ...
-
-    def close(self) -> None: ...
+from vision.core.errors import SourceError, SourceTruncatedError
+from vision.core.ids import redact_url
+from vision.core.types import Frame
+from vision.sources.base import EvenTimeSampler, FrameSource, SourceCounters, SourceInfo
 
 
 def _parse_creation_time(value: str | None) -> datetime | None:

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vision.errors import ModelError
-from vision.types import Detections
-from vision.ultralytics_env import prepare_ultralytics_environment
+from vision.core.errors import ModelError
+from vision.core.types import Detections
+from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 DEFAULT_MODEL = "yolo11n.pt"
 OFFLINE_HINT = (

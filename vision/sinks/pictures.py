@@ -3,27 +3,17 @@ scale in seconds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from vision.analytics.heatmap import GridGeometry
-from vision.zones import CountingLine, Zone
+from vision.core.floorplan import FloorPlanMapping, PlanPicture
+from vision.core.grid import GridGeometry
+from vision.core.places import CountingLine, Zone
 
 _PLAIN_PIXELS_PER_METRE = 40
 _SCALE_WIDTH = 100
 _LOWEST_LEVEL = 50  # the faintest presence still shows against the plan
 _SCALE_PERCENTILE = 99  # one very busy cell should not wash out the rest
-
-
-@dataclass(frozen=True, slots=True)
-class PlanPicture:
-    """A floor-plan image: pixel (col, row) shows floor point (origin + (col, row) · metres_per_pixel)."""
-
-    image: np.ndarray
-    origin: tuple[float, float]
-    metres_per_pixel: float
 
 
 def _plain_plan(geometry: GridGeometry) -> PlanPicture:
@@ -36,14 +26,14 @@ def _plain_plan(geometry: GridGeometry) -> PlanPicture:
         cv2.line(image, (metre * _PLAIN_PIXELS_PER_METRE, 0), (metre * _PLAIN_PIXELS_PER_METRE, height), (215,) * 3)
     for metre in range(int(geometry.rows * geometry.cell_m) + 1):
         cv2.line(image, (0, metre * _PLAIN_PIXELS_PER_METRE), (width, metre * _PLAIN_PIXELS_PER_METRE), (215,) * 3)
-    return PlanPicture(image, (geometry.x0, geometry.y0), mpp)
+    return PlanPicture(image, FloorPlanMapping(mpp, (geometry.x0, geometry.y0)))
 
 
 def _cell_values_per_pixel(person_seconds: np.ndarray, geometry: GridGeometry, plan: PlanPicture) -> np.ndarray:
     """The grid sampled at every plan pixel's centre (NaN off the grid)."""
-    height, width = plan.image.shape[:2]
-    xs = plan.origin[0] + (np.arange(width) + 0.5) * plan.metres_per_pixel
-    ys = plan.origin[1] + (np.arange(height) + 0.5) * plan.metres_per_pixel
+    width, height = plan.size
+    xs = plan.mapping.to_floor(np.column_stack([np.arange(width) + 0.5, np.zeros(width)]))[:, 0]
+    ys = plan.mapping.to_floor(np.column_stack([np.zeros(height), np.arange(height) + 0.5]))[:, 1]
     cols = np.floor((xs - geometry.x0) / geometry.cell_m).astype(np.int64)
     rows = np.floor((ys - geometry.y0) / geometry.cell_m).astype(np.int64)
     col_ok = (cols >= 0) & (cols < geometry.columns)
@@ -96,7 +86,7 @@ def heatmap_picture(
 
 
 def _to_pixels(plan: PlanPicture, points: np.ndarray) -> np.ndarray:
-    return np.round((np.asarray(points, dtype=np.float64) - plan.origin) / plan.metres_per_pixel).astype(np.int32)
+    return np.round(plan.mapping.to_pixel(points)).astype(np.int32)
 
 
 def _draw_places(picture: np.ndarray, plan: PlanPicture, zones: list[Zone], lines: list[CountingLine]) -> None:

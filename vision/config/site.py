@@ -7,12 +7,10 @@ the file, the YAML line and the field path, e.g.
 edge`. Relative paths in the file (camera sources, calibrations, the floor-plan image) are taken relative to the
 YAML file's folder and come back absolute; stream URLs (`rtsp://…`) are kept as written.
 
-Floor coordinates are metres. On the floor-plan image floor y grows downwards: the image point (col, row), in
-pixels from the top-left corner of the top-left pixel, is the floor point
-(origin_x + col * metres_per_pixel, origin_y + row * metres_per_pixel).
+Floor coordinates are metres; the floor-plan image maps onto them as `vision.core.floorplan` defines.
 
-`check_site_files(config)` then checks the files the config names (sources open, calibrations load and fit, the
-floor-plan image reads) without running anything.
+`vision.config.build` turns a loaded config into the engine's domain objects; `vision.runtime.preflight` checks
+the files it names (sources open, calibrations load and fit) without running anything.
 """
 
 from __future__ import annotations
@@ -23,9 +21,8 @@ import math
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import numpy as np
@@ -43,19 +40,15 @@ from pydantic import (
     model_validator,
 )
 
-from vision.errors import FootfallError, SiteConfigError
-from vision.sinks import CAMERA_ID_PATTERN
+from vision.config.problems import Loc, clean_message, field_path, show_value
+from vision.core.errors import SiteConfigError
+from vision.core.floorplan import Extent, FloorPlanMapping
+from vision.core.ids import CAMERA_ID_RULE, is_camera_id, is_url
+from vision.core.places import MIN_LINE_LENGTH_M, LineSide, ZoneKind
 
 SITE_CONFIG_VERSION = 1
-MIN_LINE_LENGTH_M = 1e-6
 _MIN_AREA_M2 = 1e-9
 _SECONDS_PER_DAY = 86_400
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-
-ZoneKind = Literal["area", "queue", "entrance", "staff"]
-LineSide = Literal["left", "right"]
-Loc = tuple[str | int, ...]
-Extent = tuple[float, float, float, float]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -80,17 +73,7 @@ class _FieldProblem(ValueError):
         return self.message.replace("{other}", describe(self.related))
 
 
-def field_path(loc: Loc) -> str:
-    """`("zones", 1, "polygon")` → `zones[1].polygon`."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _show(value: Any, limit: int = 48) -> str:
-    text = value.isoformat() if isinstance(value, datetime) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_show = show_value
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -114,10 +97,8 @@ def _pair(what: str) -> Callable[[Any], Any]:
 
 
 def _identifier(value: str) -> str:
-    if not CAMERA_ID_PATTERN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} must start with a letter or digit and hold only letters, digits, '_', '-' and '.' (at most 64)"
-        )
+    if not is_camera_id(value):
+        raise ValueError(f"{value!r} {CAMERA_ID_RULE}")
     return value
 
 
@@ -142,11 +123,6 @@ Size = Annotated[tuple[PositiveNumber, PositiveNumber], BeforeValidator(_pair("a
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Name = Annotated[str, AfterValidator(_name)]
 FilePath = Annotated[Path, BeforeValidator(_path_text)]
-
-
-def is_url(source: str) -> bool:
-    """Whether a camera source is a URL (`rtsp://…`, `http://…`) rather than a path."""
-    return bool(_URL_SCHEME.match(source))
 
 
 def resolve_path(value: str | Path, base: Path | None) -> Path:
@@ -247,6 +223,12 @@ class FloorPlan(_Strict):
                 )
         return self
 
+    def mapping(self) -> FloorPlanMapping:
+        """How the image's pixels map to floor metres. Needs an image."""
+        if self.metres_per_pixel is None:
+            raise ValueError("this floor plan has no image, so no pixel scale")
+        return FloorPlanMapping(self.metres_per_pixel, tuple(self.origin))
+
     def image_size_px(self, folder: Path | None = None) -> tuple[int, int] | None:
         """(width, height) of the image in pixels, or None without an image. Relative paths (a model built without
         `load_site_config`) are taken against `folder`."""
@@ -254,26 +236,20 @@ class FloorPlan(_Strict):
 
     def extent_m(self, folder: Path | None = None) -> Extent:
         """(xmin, ymin, xmax, ymax) of the floor in metres; reads the image's size when there is one."""
-        origin_x, origin_y = self.origin
         size_px = self.image_size_px(folder)
         if size_px is None:
+            origin_x, origin_y = self.origin
             width_m, depth_m = self.size_m  # type: ignore[misc]  # validated: size_m is set without an image
-        else:
-            width_m, depth_m = size_px[0] * self.metres_per_pixel, size_px[1] * self.metres_per_pixel
-        return (origin_x, origin_y, origin_x + width_m, origin_y + depth_m)
+            return (origin_x, origin_y, origin_x + width_m, origin_y + depth_m)
+        return self.mapping().extent(*size_px)
 
     def floor_to_pixel(self, xy: np.ndarray) -> np.ndarray:
         """Floor points (N, 2) in metres → image points (N, 2) (col, row) in pixels. Needs an image."""
-        return (np.asarray(xy, dtype=np.float64) - np.asarray(self.origin)) / self._scale()
+        return self.mapping().to_pixel(xy)
 
     def pixel_to_floor(self, col_row: np.ndarray) -> np.ndarray:
         """Image points (N, 2) (col, row) in pixels → floor points (N, 2) in metres. Needs an image."""
-        return np.asarray(col_row, dtype=np.float64) * self._scale() + np.asarray(self.origin)
-
-    def _scale(self) -> float:
-        if self.metres_per_pixel is None:
-            raise ValueError("this floor plan has no image, so no pixel scale")
-        return self.metres_per_pixel
+        return self.mapping().to_floor(col_row)
 
 
 class CameraConfig(_Strict):
@@ -653,7 +629,7 @@ def _explain(error: dict, loc: Loc) -> str:
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"unknown field (allowed: {', '.join(allowed)}){hint}"
     if kind == "value_error":
-        return message.removeprefix("Value error, ")
+        return clean_message(message)
     if value is None:
         return "has no value; give one, or leave the field out if it is optional"
     if kind == "string_type":
@@ -698,32 +674,3 @@ def _describe(exc: ValidationError, root: yaml.Node, name: str) -> str:
         others = len(found) - 1
         message += f" (and {others} more problem{'s' if others > 1 else ''})"
     return message
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The files a config names
-
-
-def check_site_files(config: SiteConfig) -> list[str]:
-    """Problems with the files the config names, one line each (empty: all fine): every camera's source opens, its
-    calibration loads and fits the picture size, and the floor-plan image reads. Nothing is analysed."""
-    from vision.calibration_file import load_calibration
-    from vision.pipeline import CameraJob, check_jobs
-
-    problems: list[str] = []
-    for camera in config.cameras:
-        calibration = Path(camera.calibration) if camera.calibration is not None else None
-        found = check_jobs([CameraJob(camera.source, camera.id, calibration)], camera.start)
-        if found[0] is not None and calibration is not None:
-            # The calibration is loaded before the source is opened; if it is the broken one, check the source too.
-            try:
-                load_calibration(calibration)
-            except FootfallError:
-                found += check_jobs([CameraJob(camera.source, camera.id)], camera.start)
-        problems.extend(f"camera {camera.id}: {problem}" for problem in found if problem is not None)
-    if config.floor_plan is not None and config.floor_plan.image is not None:
-        try:
-            config.floor_plan.extent_m()
-        except SiteConfigError as exc:
-            problems.append(str(exc))
-    return problems

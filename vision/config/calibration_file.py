@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vision.errors import CalibrationError
-from vision.geometry import GroundProjector, ground_homography_from_pose
+from vision.config.problems import first_problem
+from vision.core.errors import CalibrationError
+from vision.core.geometry import GroundProjector, ground_homography_from_pose
 
 CALIBRATION_FORMAT = "footfall-calibration"
 CALIBRATION_VERSION = 1
@@ -123,9 +124,8 @@ def parse_calibration(document: object, source: str = "calibration") -> Homograp
             raise CalibrationError(
                 f'{source}: field model: must be "homography" or "opencv" in a JSON object'
             ) from None
-        location = ".".join(str(part) for part in error["loc"][2:])
-        message = error["msg"].removeprefix("Value error, ")
-        raise CalibrationError(f"{source}: {'field ' + location if location else 'calibration'}: {message}") from None
+        problem = first_problem(exc, skip=2, dotted=True, label="field ", no_path="calibration")
+        raise CalibrationError(f"{source}: {problem}") from None
 
 
 def load_calibration(path: Path) -> HomographyCalibration | OpenCVCalibration:

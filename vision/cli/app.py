@@ -1,9 +1,8 @@
-"""The `footfall` command: argument parsing and presentation only; the work happens in `vision.pipeline`."""
+"""The `footfall` command: argument parsing and presentation only; the work happens in `vision.runtime`."""
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,11 +11,16 @@ from typing import Annotated
 import typer
 
 from vision import __version__
-from vision.config import check_site_files, load_site_config
-from vision.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
-from vision.errors import FootfallError
-from vision.pipeline import CameraJob, CameraReport, RunSettings, flow_plan, run_batch, site_jobs
-from vision.track import TrackerKind, TrackerSettings
+from vision.cli.progress import TerminalProgress
+from vision.config.build import CameraJob, camera_jobs, flow_plan
+from vision.config.site import load_site_config
+from vision.core.errors import FootfallError
+from vision.core.ids import default_camera_id
+from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
+from vision.perception.track import TrackerKind, TrackerSettings
+from vision.runtime.batch import RunSettings, run_batch
+from vision.runtime.preflight import check_site_files
+from vision.runtime.run_report import CameraReport
 
 app = typer.Typer(
     name="footfall",
@@ -35,12 +39,6 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
-def default_camera_id(source: str) -> str:
-    stem = Path(source.rstrip("/")).stem or "camera"
-    camera = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:64]
-    return camera if camera[0].isalnum() else f"cam{camera}"[:64]
-
-
 def parse_start(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -51,48 +49,6 @@ def parse_start(value: str | None) -> datetime | None:
     if parsed.tzinfo is None:
         raise fail(f"--start {value!r} has no time zone; add one, e.g. {value}+08:00 or {value}Z")
     return parsed
-
-
-class _TerminalProgress:
-    """A rich progress bar on stderr: frames read of the total, frames/s and time left."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[fps]} frames/s"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            transient=True,
-        )
-        self._task = None
-
-    def start(self, camera: str, total_frames: int | None) -> None:
-        self._progress.start()
-        self._task = self._progress.add_task(camera, total=total_frames, fps="…")
-
-    def advance(self, frames_read: int) -> None:
-        if self._task is None:
-            return
-        speed = next(task.speed for task in self._progress.tasks if task.id == self._task)
-        self._progress.update(self._task, completed=frames_read, fps=f"{speed:.1f}" if speed else "…")
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._progress.remove_task(self._task)
-            self._task = None
-        self._progress.stop()
 
 
 def _summary_line(report: CameraReport) -> str:
@@ -180,7 +136,7 @@ def run_command(
                     "leave out INPUT, --camera and --calibration"
                 )
             config = load_site_config(site)
-            jobs = site_jobs(config)
+            jobs = camera_jobs(config)
             plan = flow_plan(config)
         elif inputs:
             jobs = [CameraJob(source, camera or default_camera_id(source), calibration) for source in inputs]
@@ -199,7 +155,7 @@ def run_command(
     except FootfallError as exc:
         raise fail(str(exc)) from None
 
-    progress = _TerminalProgress() if sys.stderr.isatty() else None
+    progress = TerminalProgress() if sys.stderr.isatty() else None
     try:
         report = run_batch(jobs, settings, out, UltralyticsDetector, progress=progress, overwrite=overwrite)
     except FootfallError as exc:

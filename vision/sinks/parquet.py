@@ -1,27 +1,21 @@
-"""Writers for what the engine produces. Every file appears atomically: it is written under a hidden temporary
-name in its final folder and renamed into place when complete, so a reader never sees half a file and a crash
-leaves only hidden leftovers that readers skip."""
+"""The Parquet datasets a run writes: `tracks/`, `events/` and `visits/`, hive-partitioned by camera and date.
+
+Every part file appears atomically (see `vision.sinks.atomic`), so a reader never sees half a file."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vision.types import Crossing, FloorTracks, TrackHistory, Visit
-
-CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+from vision.analytics.site import TrackFlow
+from vision.core.ids import check_camera_id
+from vision.core.types import Crossing, FloorTracks, TrackHistory, Visit
+from vision.sinks.atomic import atomic_output
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -68,55 +62,6 @@ def epoch_us(seconds: np.ndarray | list[float]) -> pa.Array:
     return pa.array(micros, pa.int64()).cast(TIMESTAMP)
 
 
-class AtomicFile:
-    """A file written under a hidden temporary name beside `path`, renamed to `path` by `commit()`."""
-
-    def __init__(self, path: Path, mode: str = "w") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._temporary = Path(temporary)
-        self.handle: IO[Any] = os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
-
-    def commit(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self._temporary, self.path)
-
-    def discard(self) -> None:
-        self.handle.close()
-        self._temporary.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_output(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Yields a handle whose file appears at `path` only if the block completes."""
-    output = AtomicFile(path, mode)
-    try:
-        yield output.handle
-    except BaseException:
-        output.discard()
-        raise
-    output.commit()
-
-
-def write_json_atomic(path: Path, document: Any) -> None:
-    with atomic_output(path) as handle:
-        json.dump(document, handle, indent=2, ensure_ascii=False, default=_json_default)
-        handle.write("\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
 class PartitionedTableWriter:
     """Appends rows to the Parquet dataset `root/camera=<id>/date=<local date>/part-<prefix>-<n>.parquet`.
 
@@ -136,8 +81,7 @@ class PartitionedTableWriter:
         timezone: str = "UTC",
         rows_per_file: int = 200_000,
     ) -> None:
-        if not CAMERA_ID_PATTERN.fullmatch(camera):
-            raise ValueError(f"camera id {camera!r} must be letters, digits, '_', '-' or '.' (at most 64)")
+        check_camera_id(camera)
         self.root = root
         self.camera = camera
         self.part_prefix = part_prefix
@@ -239,27 +183,30 @@ def visit_rows(track: str, visits: Sequence[Visit], staff: bool) -> pa.Table:
     )
 
 
-class MotWriter:
-    """MOTChallenge rows `frame,id,x,y,w,h,conf,-1,-1,-1` (frame 1-based, box top-left and size in pixels) in
-    `<camera>.txt`, plus `<camera>.analysed.txt` listing the analysed frame numbers, so that a scorer counts
-    misses only on frames the engine looked at. Ids are the tracker's per-run integers."""
+class TrackTableSink:
+    """A camera's finished tracks as Parquet: `tracks/` always, and with a site's flow analytics `events/` and
+    `visits/` too. What was analysed is kept whether or not the run completed."""
 
-    def __init__(self, folder: Path, camera: str) -> None:
-        self._rows = AtomicFile(folder / f"{camera}.txt")
-        self._analysed = AtomicFile(folder / f"{camera}.analysed.txt")
-        self.path = self._rows.path
+    def __init__(self, out_dir: Path, camera: str, part_prefix: str, with_flow: bool, timezone: str = "UTC") -> None:
+        def writer(name: str, schema: pa.Schema, date_column: str) -> PartitionedTableWriter:
+            return PartitionedTableWriter(out_dir / name, camera, part_prefix, schema, date_column, timezone)
 
-    def write(self, floor: FloorTracks) -> None:
-        frame_number = floor.frame_index + 1
-        self._analysed.handle.write(f"{frame_number}\n")
-        for track_id, (x1, y1, x2, y2), confidence in zip(
-            floor.track_id.tolist(), floor.xyxy.tolist(), floor.confidence.tolist(), strict=False
-        ):
-            self._rows.handle.write(
-                f"{frame_number},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{confidence:.4f},-1,-1,-1\n"
-            )
+        self.tracks = writer("tracks", TRACKS_SCHEMA, "t")
+        self.events = writer("events", EVENTS_SCHEMA, "t") if with_flow else None
+        self.visits = writer("visits", VISITS_SCHEMA, "t_in") if with_flow else None
 
-    def close(self, completed: bool = True) -> None:
-        """Publishes both files; with `completed=False` (an aborted run) they are discarded."""
-        for output in (self._rows, self._analysed):
-            output.commit() if completed else output.discard()
+    def write_frame(self, tracks: FloorTracks) -> None:
+        pass
+
+    def write_track(self, track: TrackFlow) -> None:
+        name, staff = track.track.track, track.staff
+        if self.events is not None and self.visits is not None:
+            self.events.write(event_rows(name, track.visits, track.crossings, "line", staff))
+            self.visits.write(visit_rows(name, track.visits, staff))
+        self.tracks.write(track_rows(track.track, staff))
+
+    def close(self, completed: bool) -> list[Path]:
+        writers = [w for w in (self.tracks, self.events, self.visits) if w is not None]
+        for writer in writers:
+            writer.close()
+        return [path for writer in writers for path in writer.files]

@@ -1,0 +1,144 @@
+"""The one loop of one camera: source → detect → track → pseudonymise → project → analytics → sinks.
+
+A `CameraRun` is built from its parts and knows nothing of files versus streams or of batches: `footfall run`
+builds one per input, and a live service or a batch worker builds them the same way with other sources and sinks.
+It owns its tracker and its pseudonyms for as long as it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vision.analytics.camera import CameraAnalytics
+from vision.analytics.site import TrackFlow
+from vision.core.geometry import GroundProjector
+from vision.core.types import FloorTracks
+from vision.perception.anonymise import TrackPseudonyms
+from vision.perception.detect import Detector
+from vision.perception.project import foot_and_floor
+from vision.perception.track import Tracker
+from vision.runtime.prefetch import prefetch
+from vision.runtime.progress import ProgressListener, SilentProgress
+from vision.sinks.base import Sink
+from vision.sources.base import EvenTimeSampler, FrameSource
+
+READ_AHEAD_FRAMES = 4
+
+
+@dataclass(slots=True)
+class StageTimings:
+    """Seconds spent per stage; `write_s` covers the analytics and the sinks."""
+
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    track_s: float = 0.0
+    project_s: float = 0.0
+    write_s: float = 0.0
+
+    def rounded(self, digits: int = 3) -> StageTimings:
+        return StageTimings(*(round(getattr(self, name), digits) for name in self.__slots__))
+
+
+@dataclass(slots=True)
+class CameraRunStats:
+    detections: int = 0
+    tracks: int = 0
+    staff_tracks: int = 0
+    media_seconds_analysed: float = 0.0
+    timings: StageTimings = field(default_factory=StageTimings)
+
+
+class CameraRun:
+    def __init__(
+        self,
+        camera: str,
+        source: FrameSource,
+        sampler: EvenTimeSampler,
+        detector: Detector,
+        tracker: Tracker,
+        projector: GroundProjector | None,
+        analytics: CameraAnalytics,
+        sinks: list[Sink],
+        progress: ProgressListener | None = None,
+        pseudonyms: TrackPseudonyms | None = None,
+    ) -> None:
+        self.camera = camera
+        self.source = source
+        self.sampler = sampler
+        self.detector = detector
+        self.tracker = tracker
+        self.projector = projector
+        self.analytics = analytics
+        self.sinks = sinks
+        self.progress = progress or SilentProgress()
+        self.pseudonyms = pseudonyms or TrackPseudonyms()
+        self.stats = CameraRunStats()
+
+    def run(self) -> None:
+        """Analyses the source to its end. Whatever the source or a stage raises is raised here, after the frames
+        before it were handed on; `close` then keeps what was analysed."""
+        source, stats, timings = self.source, self.stats, self.stats.timings
+        frame_period = 1.0 / min(self.sampler.fps, source.info.nominal_fps or self.sampler.fps)
+        self.progress.start(self.camera, source.info.frame_count)
+        try:
+            frames = prefetch(source.frames(self.camera, self.sampler), depth=READ_AHEAD_FRAMES)
+            first_pts: float | None = None
+            waited_from = time.perf_counter()
+            with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens
+                for frame in frames:
+                    now = time.perf_counter()
+                    timings.decode_s += now - waited_from
+                    detections = self.detector(frame.image)
+                    after_detect = time.perf_counter()
+                    tracks = self.tracker.update(detections, frame.image)
+                    after_track = time.perf_counter()
+                    names = self.pseudonyms.assign(tracks.track_id)
+                    ended = self.pseudonyms.forget(tracks.ended_track_ids)
+                    foot, floor_xy = foot_and_floor(self.projector, tracks)
+                    floor_tracks = FloorTracks(
+                        camera=frame.camera,
+                        frame_index=frame.index,
+                        time_s=frame.time_s,
+                        track=names,
+                        track_id=tracks.track_id,
+                        xyxy=tracks.xyxy,
+                        foot_uv=foot,
+                        floor_xy=floor_xy,
+                        confidence=tracks.confidence,
+                        ended_tracks=ended,
+                    )
+                    after_project = time.perf_counter()
+                    self._hand_on(floor_tracks)
+                    waited_from = time.perf_counter()
+                    timings.detect_s += after_detect - now
+                    timings.track_s += after_track - after_detect
+                    timings.project_s += after_project - after_track
+                    timings.write_s += waited_from - after_project
+                    stats.detections += len(detections)
+                    stats.tracks = self.pseudonyms.minted
+                    first_pts = frame.pts_s if first_pts is None else first_pts
+                    stats.media_seconds_analysed = frame.pts_s - first_pts + frame_period
+                    self.progress.advance(source.counters.frames_read)
+        finally:
+            self.progress.finish()
+
+    def _hand_on(self, floor_tracks: FloorTracks) -> None:
+        finished = self.analytics.add(floor_tracks)
+        for sink in self.sinks:
+            sink.write_frame(floor_tracks)
+        self._write_tracks(finished)
+
+    def _write_tracks(self, finished: list[TrackFlow]) -> None:
+        for track in finished:
+            for sink in self.sinks:
+                sink.write_track(track)
+            self.stats.staff_tracks += int(track.staff)
+
+    def close(self, completed: bool) -> list[Path]:
+        """Ends the tracks still live, closes every sink and returns the files they published. `completed` is
+        False for a run that was aborted (see `Sink.close`)."""
+        self._write_tracks(self.analytics.finish())
+        return [path for sink in self.sinks for path in sink.close(completed)]

@@ -1,0 +1,20 @@
+"""What `run.json` says of the model: its name or path, the sha256 of a local weights file, the person classes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from vision.perception.detect import Detector, DetectorSettings
+
+
+def model_summary(detector: Detector, settings: DetectorSettings) -> dict:
+    summary: dict = {"model": settings.model}
+    model_path = Path(settings.model)
+    if model_path.is_file():
+        summary["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    class_names = getattr(detector, "class_names", None)
+    class_ids = getattr(detector, "class_ids", None)
+    if class_names is not None and class_ids is not None:
+        summary["person_classes"] = {int(i): class_names[i] for i in class_ids}
+    return summary
