@@ -21,10 +21,10 @@ from typer.core import TyperGroup
 from calibration.session import CalibrationSession, FloorPlanImage, points_csv_path
 from calibration.solve import PointPairs, read_point_pairs_csv
 from calibration.solve_cli import read_intrinsics, solve_command
-from vision.cli.app import app
+from vision.cli.app import app, fail
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
-from vision.core.ids import is_url, redact_url
+from vision.core.ids import redact_url
 
 DEFAULT_COMMAND = "serve"
 
@@ -50,11 +50,6 @@ calibrate_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _parse_origin(value: str) -> tuple[float, float]:
@@ -127,7 +122,7 @@ def build_session(
         frame,
         FloorPlanImage(plan_image, float(scale), plan_origin or (0.0, 0.0), plan),
         out,
-        source_label=redact_url(source) if is_url(source) else source,
+        source_label=redact_url(source),
         camera=camera,
         site=site,
         camera_matrix=camera_matrix,
@@ -184,11 +179,11 @@ def serve_command(
             raise FootfallError("give either --intrinsics or --estimate-distortion, not both")
         session = build_session(source, plan, scale, origin, out, site, camera, intrinsics, estimate_distortion)
     except FootfallError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         server = CalibrationServer(session, port)
     except OSError as exc:
-        raise _fail(
+        raise fail(
             f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); pick another --port, or --port 0 for any "
             "free port"
         ) from None

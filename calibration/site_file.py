@@ -3,7 +3,7 @@
 The file is edited round-trip with ruamel.yaml, so its comments, key order and the fields the page does not know
 (funnels, analytics, other cameras, …) stay as they were: only the `zones:` and `lines:` sequences are replaced,
 the camera's `calibration:` entry is set, and `floor_plan:` is added when the file has none. The new text is
-validated with `vision.config.load_site_config` before it replaces the old file (atomically), so a change that
+validated with `vision.config.site.load_site_config` before it replaces the old file (atomically), so a change that
 would make the site config invalid leaves the file untouched.
 """
 

@@ -15,18 +15,17 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 try:
     import vision  # noqa: F401
 except ImportError:  # running from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.analytics.site import SiteFlow
 from vision.config.build import flow_plan
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
 from vision.evaluate import flow_comparison, ground_truth_tracks
+from vision.runtime.site_outputs import site_flow
 from vision.sources.base import EvenTimeSampler
 
 
@@ -48,7 +47,7 @@ def truth_summary(args: argparse.Namespace) -> tuple[dict, dict]:
     frames = analysed_frames(info["frame_count"], info["nominal_fps"], analysis_fps)
     start_s = datetime.fromisoformat(info["start_time"]).timestamp()
     plan = flow_plan(config)
-    flow = SiteFlow(plan.zones, plan.lines, plan.funnels, plan.settings, ZoneInfo(plan.timezone), plan.grid)
+    flow = site_flow(plan)
     for track in ground_truth_tracks(args.gt, camera["camera"], start_s, info["nominal_fps"], frames):
         flow.process(track)
     engine = json.loads((args.run / "summary.json").read_text())

@@ -1,4 +1,4 @@
-"""Track pseudonyms (vision.anonymise): random per track, per run, forgotten when the track ends."""
+"""Track pseudonyms (vision.perception.anonymise): random per track, per run, forgotten when the track ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-camera tracking (vision.track) with Ultralytics' ByteTrack and BoT-SORT on synthetic detections."""
+"""Per-camera tracking (vision.perception.track) with Ultralytics' ByteTrack and BoT-SORT on synthetic detections."""
 
 from __future__ import annotations
 

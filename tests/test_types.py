@@ -1,4 +1,4 @@
-"""Shape and dtype checks of the objects that cross stage boundaries (vision.types)."""
+"""Shape and dtype checks of the objects that cross stage boundaries (vision.core.types)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zones and counting lines (vision.zones): validation, vectorised membership and the side convention."""
+"""Zones and counting lines (vision.core.places): validation, vectorised membership and the side convention."""
 
 from __future__ import annotations
 
