@@ -73,9 +73,6 @@ class _FieldProblem(ValueError):
         return self.message.replace("{other}", describe(self.related))
 
 
-_show = show_value
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Field types
 
@@ -83,14 +80,14 @@ _show = show_value
 def _number_not_text(value: Any) -> Any:
     # pydantic's lax mode would read "1" and `yes` as numbers; in a config file both are mistakes.
     if isinstance(value, bool | str):
-        raise ValueError(f"expected a number, got {_show(value)}")
+        raise ValueError(f"expected a number, got {show_value(value)}")
     return value
 
 
 def _pair(what: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if not isinstance(value, list | tuple) or len(value) != 2:
-            raise ValueError(f"{what}, got {_show(value)}")
+            raise ValueError(f"{what}, got {show_value(value)}")
         return value
 
     return check
@@ -398,7 +395,7 @@ class SiteConfig(_Strict):
     @classmethod
     def _supported_version(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be {SITE_CONFIG_VERSION} (the site config format version), got {_show(value)}")
+            raise ValueError(f"must be {SITE_CONFIG_VERSION} (the site config format version), got {show_value(value)}")
         if value != SITE_CONFIG_VERSION:
             raise ValueError(
                 f"site config version {value} is not supported; this footfall reads version {SITE_CONFIG_VERSION}: "
@@ -507,7 +504,7 @@ def load_site_config(path: Path) -> SiteConfig:
 
     root, data = _parse_yaml(text, name)
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"the single value {_show(data)}"
+        kind = "a list" if isinstance(data, list) else f"the single value {show_value(data)}"
         raise SiteConfigError(
             f"{name}:{root.start_mark.line + 1}: a site config is a mapping of fields (version:, site:, cameras:, …); "
             f"this file holds {kind}"
@@ -633,21 +630,21 @@ def _explain(error: dict, loc: Loc) -> str:
     if value is None:
         return "has no value; give one, or leave the field out if it is optional"
     if kind == "string_type":
-        return f"expected text, got {_show(value)}; put it in quotes"
+        return f"expected text, got {show_value(value)}; put it in quotes"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"expected a whole number, got {_show(value)}"
+        return f"expected a whole number, got {show_value(value)}"
     if kind in ("float_type", "float_parsing"):
-        return f"expected a number, got {_show(value)}"
+        return f"expected a number, got {show_value(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of fields (key: value lines), got {_show(value)}"
+        return f"expected a mapping of fields (key: value lines), got {show_value(value)}"
     if kind in ("list_type", "tuple_type"):
-        return f"expected a list, got {_show(value)}"
+        return f"expected a list, got {show_value(value)}"
     if kind == "timezone_aware":
-        return f"{_show(value)} has no time zone; add one, e.g. 2026-11-22T09:00:00+08:00"
+        return f"{show_value(value)} has no time zone; add one, e.g. 2026-11-22T09:00:00+08:00"
     text = re.sub(r"^Input should", "must", message)
     text = re.sub(r"^Input is", "is", text)
     if not isinstance(value, dict | list):
-        text += f", got {_show(value)}"
+        text += f", got {show_value(value)}"
     return text
 
 
