@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +62,11 @@ class FloorPlanImage:
     origin: tuple[float, float] = (0.0, 0.0)
     path: Path | None = None
 
-    def __post_init__(self) -> None:
-        self.mapping  # noqa: B018  (validates the scale and origin)
+    mapping: FloorPlanMapping = field(init=False, repr=False)
 
-    @property
-    def mapping(self) -> FloorPlanMapping:
-        return FloorPlanMapping(self.metres_per_pixel, tuple(self.origin))
+    def __post_init__(self) -> None:
+        # Built once: the mapping checks the scale and origin, and every use of the plan goes through it.
+        object.__setattr__(self, "mapping", FloorPlanMapping(self.metres_per_pixel, tuple(self.origin)))
 
     @property
     def size(self) -> tuple[int, int]:

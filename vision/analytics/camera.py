@@ -13,10 +13,6 @@ class CameraAnalytics:
         self._assembler = TrackAssembler(camera)
         self._flow = flow
 
-    @property
-    def has_flow(self) -> bool:
-        return self._flow is not None
-
     def add(self, floor: FloorTracks) -> list[TrackFlow]:
         """Takes one frame's tracks; returns the tracks that ended at it, analysed."""
         return [self._analyse(track) for track in self._assembler.add(floor)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from vision.analytics.camera import CameraAnalytics
@@ -39,7 +39,7 @@ class StageTimings:
     write_s: float = 0.0
 
     def rounded(self, digits: int = 3) -> StageTimings:
-        return StageTimings(*(round(getattr(self, name), digits) for name in self.__slots__))
+        return StageTimings(*(round(getattr(self, f.name), digits) for f in fields(self)))
 
 
 @dataclass(slots=True)
