@@ -125,6 +125,7 @@ def _run_job(
             report.frames_read = source.counters.frames_read
             report.frames_analysed = source.counters.frames_analysed
             report.frames_skipped = source.counters.frames_skipped
+            report.decode_errors = source.counters.decode_errors
             source.close()
         report.set_speed(time.perf_counter() - started)
 

@@ -23,6 +23,7 @@ class CameraReport:
     frames_read: int = 0
     frames_analysed: int = 0
     frames_skipped: int = 0
+    decode_errors: int = 0
     detections: int = 0
     track_rows: int = 0
     tracks: int = 0

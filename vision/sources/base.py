@@ -32,6 +32,7 @@ class SourceInfo:
 class SourceCounters:
     frames_read: int = 0
     frames_analysed: int = 0
+    decode_errors: int = 0  # damaged packets or images skipped
 
     @property
     def frames_skipped(self) -> int:
