@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from calibration.session import CalibrationSession, FloorPlanImage, points_csv_path
 from calibration.solve import PointPairs, read_point_pairs_csv
 from calibration.solve_cli import read_intrinsics, solve_command
-from vision.cli.app import app, fail
+from vision.cli.app import app, fail, run_cli
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
 from vision.core.ids import redact_url
@@ -205,4 +205,4 @@ app.add_typer(calibrate_app, name="calibrate")
 
 
 def main() -> None:
-    app(prog_name="footfall")
+    run_cli(app)

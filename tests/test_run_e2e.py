@@ -148,8 +148,10 @@ def test_no_images_are_written(run_7fps):
 def test_rerun_into_the_same_folder_is_refused(run_7fps, pets_calibration_file):
     result = footfall("run", PETS_VIDEO, "--model", TFLITE_MODEL, "--out", run_7fps, check=False)
     assert result.returncode == 1
+    started = json.loads((run_7fps / "run.json").read_text())["started_at"]
     assert result.stderr.strip().splitlines() == [
-        f"error: {run_7fps} already holds a run (run.json); choose another --out or pass --overwrite"
+        f"error: {run_7fps} already holds a run (run.json: complete, started {started}); choose another --out or "
+        "pass --overwrite"
     ]
 
 

@@ -1,3 +1,3 @@
-from vision.cli.app import app
+from vision.cli.app import app, run_cli
 
-app(prog_name="footfall")
+run_cli(app)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +21,7 @@ from vision.core.errors import FootfallError
 from vision.core.ids import default_camera_id
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
 from vision.perception.track import TrackerKind, TrackerSettings
-from vision.runtime.batch import RunSettings, run_batch
+from vision.runtime.batch import RunSettings, run_batch, unexpected_error
 from vision.runtime.preflight import check_site_files
 from vision.runtime.run_report import CameraReport
 
@@ -39,6 +42,18 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
+def run_cli(application: typer.Typer) -> None:
+    """Runs the command line with a last guard: an error footfall did not foresee is one `error:` line and exit
+    status 1, not a traceback (the traceback is logged with --verbose)."""
+    try:
+        application(prog_name="footfall")
+    except Exception as exc:
+        if "-v" in sys.argv or "--verbose" in sys.argv:
+            logging.getLogger("footfall").exception("unexpected error")
+        typer.echo(f"error: {unexpected_error(exc)}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
 def parse_start(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -51,6 +66,21 @@ def parse_start(value: str | None) -> datetime | None:
     return parsed
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, `kill`) ends a run the way Ctrl-C does: what was analysed is saved and run.json
+    says `interrupted`."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _summary_line(report: CameraReport) -> str:
     if report.status == "failed" and report.frames_analysed == 0:
         return f"{report.camera}: failed: {report.error}"
@@ -60,6 +90,8 @@ def _summary_line(report: CameraReport) -> str:
         f"{report.analysed_fps:.1f} frames/s, {report.real_time_factor:.2f}x real time; "
         f"{report.tracks} tracks, {report.track_rows} rows"
     )
+    if report.decode_errors:
+        line += f"; {report.decode_errors} damaged packets skipped"
     return line if report.status == "complete" else f"{line} [{report.status}: {report.error}]"
 
 
@@ -104,7 +136,9 @@ def run_command(
     ] = None,
     model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
     classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
-    imgsz: Annotated[int, typer.Option(help="Detector input size in pixels.")] = 640,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Detector input size in pixels (default: the model's own, 640 for .pt).")
+    ] = None,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
     device: Annotated[str | None, typer.Option(help="Inference device, e.g. cpu or 0 (default: automatic).")] = None,
     analysis_fps: Annotated[float, typer.Option(help="Frames analysed per second of video.")] = 5.0,
@@ -115,7 +149,16 @@ def run_command(
     tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     export_mot: Annotated[bool, typer.Option(help="Also write OUT/mot/<camera>.txt in MOTChallenge format.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an earlier run in OUT.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an earlier run in OUT (only the files it wrote are removed).")
+    ] = False,
+    flush_interval: Annotated[
+        float,
+        typer.Option(
+            help="Seconds (of footage or of wall time, whichever comes first) between writes of finished rows "
+            "and of run.json: what a crash can lose at most."
+        ),
+    ] = 60.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Detect and track people in footage and write anonymised floor trajectories to OUT."""
@@ -149,6 +192,7 @@ def run_command(
             start=parse_start(start),
             export_mot=export_mot,
             flow=plan,
+            flush_interval_s=flush_interval,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -157,11 +201,15 @@ def run_command(
 
     progress = TerminalProgress() if sys.stderr.isatty() else None
     try:
-        report = run_batch(jobs, settings, out, UltralyticsDetector, progress=progress, overwrite=overwrite)
+        with _terminate_as_interrupt():
+            report = run_batch(jobs, settings, out, UltralyticsDetector, progress=progress, overwrite=overwrite)
     except FootfallError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; what was analysed is saved in {out} (run.json says so)", EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        record = f"; {out / 'run.json'} records it" if (out / "run.json").is_file() else ""
+        raise fail(f"{unexpected_error(exc)}{record}") from None
 
     for camera_report in report.cameras:
         line = _summary_line(camera_report)

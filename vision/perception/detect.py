@@ -22,6 +22,7 @@ from vision.core.types import Detections
 from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 DEFAULT_MODEL = "yolo11n.pt"
+DEFAULT_IMGSZ = 640
 OFFLINE_HINT = (
     "pass a local weights file with --model PATH (on an offline machine, e.g. ../shared/models/yolov8n_int8.tflite)"
 )
@@ -36,7 +37,7 @@ class Detector(Protocol):
 class DetectorSettings:
     model: str = DEFAULT_MODEL
     classes: tuple[str, ...] = ("person",)
-    imgsz: int = 640
+    imgsz: int | None = None  # None: the model's own input size (640 for .pt weights)
     conf: float = 0.1
     device: str | None = None
 
@@ -45,7 +46,7 @@ class DetectorSettings:
             raise ValueError("at least one person class name is needed")
         if not 0.0 < self.conf < 1.0:
             raise ValueError(f"confidence threshold must be between 0 and 1, got {self.conf}")
-        if self.imgsz < 32 or self.imgsz % 32:
+        if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):
             raise ValueError(f"image size must be a multiple of 32 (at least 32), got {self.imgsz}")
 
 
@@ -68,15 +69,26 @@ def _load_model(model: str) -> Any:
     except FileNotFoundError as exc:
         raise ModelError(f"model {model!r} not found ({_first_line(exc)}); {OFFLINE_HINT}") from None
     except (ModuleNotFoundError, ImportError) as exc:
-        raise ModelError(
-            f"model {model!r} needs a runtime that is not installed ({_first_line(exc)}); install it or export the "
-            "model to a format that is (.pt and .tflite work out of the box)"
-        ) from None
+        raise _missing_runtime(model, exc) from None
     except Exception as exc:  # ultralytics raises bare TypeError/ValueError/RuntimeError for unreadable weights
         raise ModelError(
             f"{model} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
             "file or OpenVINO folder"
         ) from None
+
+
+_RUNTIME_PACKAGES = {".onnx": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".mlpackage": "coremltools"}
+
+
+def _missing_runtime(model: str, exc: BaseException) -> ModelError:
+    package = _RUNTIME_PACKAGES.get(Path(model).suffix.lower()) or getattr(exc, "name", None)
+    if Path(model).is_dir():
+        package = "openvino"
+    install = f"install it with `pip install {package}`" if package else "install its runtime"
+    return ModelError(
+        f"model {model} needs a runtime that is not installed ({_first_line(exc)}); {install}, or use .pt or "
+        ".tflite weights, which work out of the box"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -137,21 +149,42 @@ class UltralyticsDetector:
             raise ModelError(f"{settings.model} has no class names; it is not a YOLO detection model")
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.class_ids = resolve_class_ids(self.class_names, settings.classes)
+        self.imgsz = settings.imgsz or DEFAULT_IMGSZ
         self._warm_up()
+        self.imgsz = self._effective_imgsz()
 
     def _warm_up(self) -> None:
         """One inference on a blank picture, so a model that loads but cannot run fails before anything is
         written. Native runtimes (TFLite, ONNX Runtime) print banners straight to the process's stderr while they
         set up; those are muted."""
-        blank = np.zeros((self.settings.imgsz, self.settings.imgsz, 3), dtype=np.uint8)
+        blank = np.zeros((self.imgsz, self.imgsz, 3), dtype=np.uint8)
         with _native_stderr_muted():
-            self(blank)
+            try:
+                self(blank)
+            except (ModuleNotFoundError, ImportError) as exc:  # exported formats import their runtime on first use
+                raise _missing_runtime(self.settings.model, exc) from None
+
+    def _effective_imgsz(self) -> int:
+        """The input size Ultralytics really uses: an export with a fixed input size ignores the one asked for,
+        so asking for another one explicitly is an error rather than a setting that run.json records but nothing
+        applies."""
+        predictor = getattr(self._model, "predictor", None)
+        used = getattr(predictor, "imgsz", None)
+        if not used:
+            return self.imgsz
+        side = int(max(used))
+        if self.settings.imgsz is not None and side != self.settings.imgsz:
+            raise ModelError(
+                f"{self.settings.model} takes {used[0]}x{used[1]} pictures only (an export with a fixed input size); "
+                f"leave out --imgsz, or export the model again at {self.settings.imgsz}"
+            )
+        return side
 
     def __call__(self, image: np.ndarray) -> Detections:
         try:
             result = self._model.predict(
                 image,
-                imgsz=self.settings.imgsz,
+                imgsz=self.imgsz,
                 conf=self.settings.conf,
                 classes=self.class_ids,
                 device=self.settings.device,

@@ -4,6 +4,7 @@ with an account of the run (`run.json`). An input that fails is reported and the
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
 import uuid
@@ -16,13 +17,13 @@ from vision import __version__
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import SiteFlow
 from vision.config.build import CameraJob, FlowPlan
-from vision.core.errors import FootfallError, SourceTruncatedError
+from vision.core.errors import FootfallError, OutputError, SourceTruncatedError
 from vision.core.ids import redact_url
 from vision.perception.detect import Detector, DetectorSettings
 from vision.perception.track import TrackerSettings, build_tracker
 from vision.runtime.camera_run import CameraRun
 from vision.runtime.model_summary import model_summary
-from vision.runtime.output_folder import check_output, prepare_output
+from vision.runtime.output_folder import RUN_FILE, OutputFolder
 from vision.runtime.preflight import check_jobs, open_job
 from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.runtime.run_report import CameraReport, RunReport, overall_status
@@ -30,7 +31,7 @@ from vision.runtime.site_outputs import site_flow, write_site_outputs
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
 from vision.sinks.mot import MotSink
-from vision.sinks.parquet import TrackTableSink
+from vision.sinks.parquet import FlushSchedule, TrackTableSink
 from vision.sources.base import EvenTimeSampler, FrameSource
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ class RunSettings:
     start: datetime | None = None
     export_mot: bool = False
     flow: FlowPlan | None = None
+    flush_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         EvenTimeSampler(self.analysis_fps)  # validates the rate
+        FlushSchedule(self.flush_interval_s)  # validates the interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +75,53 @@ def _run_job(
     progress: ProgressListener,
     flow: SiteFlow | None,
     report: CameraReport,
+    checkpoint: Callable[[], None],
 ) -> None:
     """Opens one input, builds its camera run and runs it, filling `report`; keeps what was analysed whatever
-    happens. KeyboardInterrupt is recorded and raised again."""
+    happens. Finished rows reach disk on the flush schedule, each time followed by `checkpoint()` (run.json).
+    KeyboardInterrupt and OutputError (the output folder can't be written: nothing more can be) are recorded and
+    raised again; any other error ends only this input."""
     started = time.perf_counter()
     source: FrameSource | None = None
     camera_run: CameraRun | None = None
     track_table: TrackTableSink | None = None
     completed = False
+
+    def record_progress() -> None:
+        if track_table is not None:
+            report.outputs = [str(path.relative_to(placement.out_dir)) for path in track_table.files]
+            report.track_rows = track_table.tracks.rows_written
+        if camera_run is not None:
+            stats = camera_run.stats
+            report.detections, report.tracks, report.staff_tracks = stats.detections, stats.tracks, stats.staff_tracks
+            report.media_seconds_analysed, report.timings = stats.media_seconds_analysed, stats.timings
+        if source is not None:
+            counters = source.counters
+            report.frames_read, report.frames_analysed = counters.frames_read, counters.frames_analysed
+            report.frames_skipped, report.decode_errors = counters.frames_skipped, counters.decode_errors
+
+    def flushed() -> None:
+        record_progress()
+        report.set_speed(time.perf_counter() - started)
+        checkpoint()
+
     try:
         source, projector = open_job(job, job.start or settings.start)
         report.source_info = {**asdict(source.info), "uri": redact_url(source.info.uri)}
         report.calibration = str(job.calibration) if job.calibration else None
+        report.status = "running"
         analysis_fps = job.analysis_fps or settings.analysis_fps
         timezone = settings.flow.timezone if settings.flow else "UTC"
-        track_table = TrackTableSink(placement.out_dir, job.camera, placement.part_prefix, flow is not None, timezone)
+        track_table = TrackTableSink(
+            placement.out_dir,
+            job.camera,
+            placement.part_prefix,
+            with_flow=flow is not None,
+            timezone=timezone,
+            start=source.info.start_time,
+            schedule=FlushSchedule(settings.flush_interval_s),
+            after_flush=flushed,
+        )
         sinks: list[Sink] = [track_table]
         if settings.export_mot:
             sinks.append(MotSink(placement.out_dir / "mot", placement.output_name))
@@ -108,26 +143,37 @@ def _run_job(
         report.status, report.error = "partial", str(exc)
         completed = True
     except KeyboardInterrupt:
-        report.status, report.error = "interrupted", "interrupted by the user"
+        report.status, report.error = "interrupted", "interrupted before the end of the input"
         completed = True
+        raise
+    except OutputError as exc:
+        report.status, report.error = "failed", str(exc)
         raise
     except FootfallError as exc:
         report.status, report.error = "failed", str(exc)
+    except Exception as exc:
+        log.exception("%s: unexpected error", job.camera)
+        report.status, report.error = "failed", unexpected_error(exc)
     finally:
-        if camera_run is not None and track_table is not None:
-            files = camera_run.close(completed)  # what was analysed is kept, also for partial and interrupted runs
-            report.outputs.extend(str(path.relative_to(placement.out_dir)) for path in files)
-            stats = camera_run.stats
-            report.track_rows = track_table.tracks.rows_written
-            report.detections, report.tracks, report.staff_tracks = stats.detections, stats.tracks, stats.staff_tracks
-            report.media_seconds_analysed, report.timings = stats.media_seconds_analysed, stats.timings
-        if source is not None:
-            report.frames_read = source.counters.frames_read
-            report.frames_analysed = source.counters.frames_analysed
-            report.frames_skipped = source.counters.frames_skipped
-            report.decode_errors = source.counters.decode_errors
-            source.close()
-        report.set_speed(time.perf_counter() - started)
+        try:
+            if camera_run is not None:
+                # what was analysed is kept, also for partial and interrupted runs; a failed write raises here
+                camera_run.close(completed)
+        finally:
+            record_progress()
+            if camera_run is not None:
+                written = dict.fromkeys([*(track_table.files if track_table else []), *camera_run.published])
+                report.outputs = [str(path.relative_to(placement.out_dir)) for path in written]
+            if source is not None:
+                source.close()
+            report.set_speed(time.perf_counter() - started)
+
+
+def unexpected_error(exc: BaseException) -> str:
+    """The one line run.json and the terminal give for an error footfall did not foresee."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return f"unexpected error ({kind}); please report it with the output of --verbose"
 
 
 def run_batch(
@@ -141,8 +187,11 @@ def run_batch(
 ) -> RunReport:
     """Runs every job into `out_dir` and writes `out_dir/run.json`.
 
-    Inputs are checked first; one that can't be opened is reported and the others go on. If none can, or the
-    detector can't be built (raised as ModelError), nothing is written at all.
+    Inputs are checked first; one that can't be opened is reported and the others go on. If none can, the output
+    folder can't be claimed (another run holds it, it holds an earlier run, it can't be written) or the detector
+    can't be built (raised as ModelError), nothing is written at all. Otherwise run.json says `running` from the
+    start, is brought up to date whenever rows reach disk, and on every way out (errors and interruptions
+    included) records how the run ended.
     """
     if not jobs:
         raise ValueError("no inputs to process")
@@ -154,10 +203,12 @@ def run_batch(
         started_at=started_at,
         finished_at=None,
         status="failed",
+        pid=os.getpid(),
         settings={
             "analysis_fps": settings.analysis_fps,
             "start": settings.start,
             "export_mot": settings.export_mot,
+            "flush_interval_s": settings.flush_interval_s,
             "tracker": asdict(settings.tracker),
             "detector": asdict(settings.detector),
         },
@@ -171,30 +222,64 @@ def run_batch(
         ]
         report.finished_at = clock()
         return report
-    check_output(out_dir, overwrite)  # before the model is loaded, so a wrong --out is reported at once
-    detector = build_detector(settings.detector)
-    report.model = model_summary(detector, settings.detector)
-    prepare_output(out_dir, overwrite)
+    folder = OutputFolder.claim(out_dir, overwrite)  # before the model is loaded, so a wrong --out is reported at once
+    try:
+        detector = build_detector(settings.detector)
+        report.model = model_summary(detector, settings.detector)
+        folder.clear_earlier_run()
+    except BaseException:
+        folder.release(keep=False)
+        raise
+    run_file = out_dir / RUN_FILE
+
+    def checkpoint() -> None:
+        report.peak_memory_mb = peak_memory_mb()
+        write_json_atomic(run_file, report.to_json())
+
     progress = progress or SilentProgress()
     flow = site_flow(settings.flow) if settings.flow is not None else None
+    report.status = "running"
     try:
+        checkpoint()
         cameras = [job.camera for job in jobs]
-        for index, (job, problem) in enumerate(zip(jobs, problems, strict=True)):
-            camera_report = CameraReport(camera=job.camera, source=redact_url(job.source), error=problem)
-            report.cameras.append(camera_report)
-            if problem is not None:
+        report.cameras = [
+            CameraReport(camera=job.camera, source=redact_url(job.source), error=problem)
+            for job, problem in zip(jobs, problems, strict=True)
+        ]
+        for index, (job, camera_report) in enumerate(zip(jobs, report.cameras, strict=True)):
+            if camera_report.error is not None:
                 continue
             # Several inputs may be recordings of one camera: they share its partition, each with its own parts.
             output_name = job.camera if cameras.count(job.camera) == 1 else f"{job.camera}.{index}"
             placement = _Placement(out_dir, f"{report.run_id}-{index}", output_name)
-            _run_job(job, settings, detector, placement, progress, flow, camera_report)
+            _run_job(job, settings, detector, placement, progress, flow, camera_report, checkpoint)
             if camera_report.error:
                 log.info("%s: %s", job.camera, camera_report.error)
-    finally:
+            checkpoint()
         if flow is not None and settings.flow is not None:
             report.site_outputs = write_site_outputs(out_dir, flow, settings.flow)
+    except KeyboardInterrupt:
+        raise
+    except FootfallError as exc:
+        report.error = str(exc)
+        raise
+    except Exception as exc:
+        log.exception("unexpected error")
+        report.error = unexpected_error(exc)
+        raise
+    finally:
+        for camera_report in report.cameras:
+            if camera_report.status == "running":  # an input not reached, or left by an error at the run level
+                camera_report.status = "failed"
+                camera_report.error = camera_report.error or report.error or "not analysed: the run ended first"
         report.finished_at = clock()
-        report.status = overall_status(report.cameras)
-        report.peak_memory_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        write_json_atomic(out_dir / "run.json", report.to_json())
+        report.status = overall_status(report.cameras) if report.error is None else "failed"
+        try:
+            checkpoint()
+        finally:
+            folder.release()
     return report
+
+
+def peak_memory_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

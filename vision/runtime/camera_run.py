@@ -76,6 +76,7 @@ class CameraRun:
         self.progress = progress or SilentProgress()
         self.pseudonyms = pseudonyms or TrackPseudonyms()
         self.stats = CameraRunStats()
+        self.published: list[Path] = []
 
     def run(self) -> None:
         """Analyses the source to its end. Whatever the source or a stage raises is raised here, after the frames
@@ -138,7 +139,19 @@ class CameraRun:
             self.stats.staff_tracks += int(track.staff)
 
     def close(self, completed: bool) -> list[Path]:
-        """Ends the tracks still live, closes every sink and returns the files they published. `completed` is
-        False for a run that was aborted (see `Sink.close`)."""
-        self._write_tracks(self.analytics.finish())
-        return [path for sink in self.sinks for path in sink.close(completed)]
+        """Ends the tracks still live, closes every sink and returns the files they published (also kept in
+        `published`). `completed` is False for a run that was aborted (see `Sink.close`). Every sink is closed even
+        when one fails (so none leaves temporary files behind); the first failure is raised after."""
+        failure: BaseException | None = None
+        try:
+            self._write_tracks(self.analytics.finish())
+        except BaseException as exc:
+            failure = exc
+        for sink in self.sinks:
+            try:
+                self.published.extend(sink.close(completed and failure is None))
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return list(self.published)

@@ -13,6 +13,9 @@ def model_summary(detector: Detector, settings: DetectorSettings) -> dict:
     model_path = Path(settings.model)
     if model_path.is_file():
         summary["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    imgsz = getattr(detector, "imgsz", None)
+    if imgsz is not None:
+        summary["imgsz"] = imgsz
     class_names = getattr(detector, "class_names", None)
     class_ids = getattr(detector, "class_ids", None)
     if class_names is not None and class_ids is not None:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from vision.runtime.camera_run import StageTimings
 
-RunStatus = Literal["complete", "partial", "failed", "interrupted"]
+RunStatus = Literal["running", "complete", "partial", "failed", "interrupted"]
 
 
 @dataclass(slots=True)
@@ -55,6 +55,8 @@ class RunReport:
     settings: dict
     model: dict
     cameras: list[CameraReport]
+    pid: int | None = None
+    error: str | None = None
     peak_memory_mb: float = 0.0
     site_outputs: list[str] = field(default_factory=list)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vision.analytics.site import TrackFlow
 from vision.core.types import FloorTracks
-from vision.sinks.atomic import AtomicFile
+from vision.sinks.atomic import AtomicFile, write_failure
 
 
 class MotWriter:
@@ -21,18 +21,35 @@ class MotWriter:
 
     def write(self, floor: FloorTracks) -> None:
         frame_number = floor.frame_index + 1
-        self._analysed.handle.write(f"{frame_number}\n")
-        for track_id, (x1, y1, x2, y2), confidence in zip(
-            floor.track_id.tolist(), floor.xyxy.tolist(), floor.confidence.tolist(), strict=False
-        ):
-            self._rows.handle.write(
-                f"{frame_number},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{confidence:.4f},-1,-1,-1\n"
-            )
+        try:
+            self._analysed.handle.write(f"{frame_number}\n")
+            for track_id, (x1, y1, x2, y2), confidence in zip(
+                floor.track_id.tolist(), floor.xyxy.tolist(), floor.confidence.tolist(), strict=False
+            ):
+                self._rows.handle.write(
+                    f"{frame_number},{track_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{confidence:.4f},"
+                    "-1,-1,-1\n"
+                )
+        except OSError as exc:
+            raise write_failure(self.path, exc) from None
 
     def close(self, completed: bool = True) -> None:
-        """Publishes both files; with `completed=False` (an aborted run) they are discarded."""
-        for output in (self._rows, self._analysed):
-            output.commit() if completed else output.discard()
+        """Publishes both files; with `completed=False` (an aborted run) they are discarded. If publishing one
+        fails, neither stays."""
+        if not completed:
+            self._rows.discard()
+            self._analysed.discard()
+            return
+        try:
+            self._analysed.commit()
+        except BaseException:
+            self._rows.discard()
+            raise
+        try:
+            self._rows.commit()
+        except BaseException:
+            self._analysed.path.unlink(missing_ok=True)
+            raise
 
 
 class MotSink:

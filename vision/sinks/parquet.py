@@ -4,8 +4,11 @@ Every part file appears atomically (see `vision.sinks.atomic`), so a reader neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -65,10 +68,13 @@ def epoch_us(seconds: np.ndarray | list[float]) -> pa.Array:
 class PartitionedTableWriter:
     """Appends rows to the Parquet dataset `root/camera=<id>/date=<local date>/part-<prefix>-<n>.parquet`.
 
-    Rows are buffered and written as a new part file every `rows_per_file` rows and at `close()`, so a live feed
-    produces files steadily and memory stays bounded. `camera` and `date` live in the folder names (hive
-    partitioning), which pyarrow, DuckDB, pandas and Polars all read back as columns; `date` is the date of
-    `date_column` in `timezone` (the site's, else UTC).
+    Rows are buffered and written as a new part file every `rows_per_file` rows, whenever `flush()` is called
+    (see `FlushSchedule`) and at `close()`, so a live feed produces files steadily and memory stays bounded. A
+    writer that got no rows at all writes one empty part (dated `empty_date`), so the dataset always exists with
+    its schema and readers need no special case for footage with nobody in it.
+
+    `camera` and `date` live in the folder names (hive partitioning), which pyarrow, DuckDB, pandas and Polars all
+    read back as columns; `date` is the date of `date_column` in `timezone` (the site's, else UTC).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class PartitionedTableWriter:
         date_column: str,
         timezone: str = "UTC",
         rows_per_file: int = 200_000,
+        empty_date: str | None = None,
     ) -> None:
         check_camera_id(camera)
         self.root = root
@@ -89,6 +96,7 @@ class PartitionedTableWriter:
         self.date_column = date_column
         self.timezone = timezone
         self.rows_per_file = rows_per_file
+        self.empty_date = empty_date
         self.rows_written = 0
         self.files: list[Path] = []
         self._tables: list[pa.Table] = []
@@ -125,6 +133,29 @@ class PartitionedTableWriter:
 
     def close(self) -> None:
         self.flush()
+        if not self.files and self.empty_date is not None:
+            self._write_part(self.schema.empty_table(), self.empty_date)
+
+
+class FlushSchedule:
+    """When buffered rows go to disk: at most every `interval_s` seconds of footage or of wall time, whichever
+    comes first, so a killed run loses at most that much of what finished tracks produced."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"flush interval must be a positive number of seconds, got {interval_s}")
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last_wall = clock()
+        self._last_media: float | None = None
+
+    def due(self, media_s: float) -> bool:
+        if self._last_media is None:
+            self._last_media = media_s
+        return media_s - self._last_media >= self.interval_s or self._clock() - self._last_wall >= self.interval_s
+
+    def reset(self, media_s: float) -> None:
+        self._last_wall, self._last_media = self._clock(), media_s
 
 
 def track_rows(track: TrackHistory, staff: bool) -> pa.Table:
@@ -185,18 +216,47 @@ def visit_rows(track: str, visits: Sequence[Visit], staff: bool) -> pa.Table:
 
 class TrackTableSink:
     """A camera's finished tracks as Parquet: `tracks/` always, and with a site's flow analytics `events/` and
-    `visits/` too. What was analysed is kept whether or not the run completed."""
+    `visits/` too. What was analysed is kept whether or not the run completed: buffered rows are written on the
+    `schedule`, after which `after_flush` is called (the batch updates run.json there)."""
 
-    def __init__(self, out_dir: Path, camera: str, part_prefix: str, with_flow: bool, timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        camera: str,
+        part_prefix: str,
+        with_flow: bool,
+        timezone: str = "UTC",
+        start: datetime | None = None,
+        schedule: FlushSchedule | None = None,
+        after_flush: Callable[[], None] | None = None,
+    ) -> None:
+        empty_date = start.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d") if start is not None else None
+
         def writer(name: str, schema: pa.Schema, date_column: str) -> PartitionedTableWriter:
-            return PartitionedTableWriter(out_dir / name, camera, part_prefix, schema, date_column, timezone)
+            return PartitionedTableWriter(
+                out_dir / name, camera, part_prefix, schema, date_column, timezone, empty_date=empty_date
+            )
 
         self.tracks = writer("tracks", TRACKS_SCHEMA, "t")
         self.events = writer("events", EVENTS_SCHEMA, "t") if with_flow else None
         self.visits = writer("visits", VISITS_SCHEMA, "t_in") if with_flow else None
+        self._schedule = schedule
+        self._after_flush = after_flush
+
+    @property
+    def files(self) -> list[Path]:
+        return [path for writer in self._writers() for path in writer.files]
+
+    def _writers(self) -> list[PartitionedTableWriter]:
+        return [w for w in (self.tracks, self.events, self.visits) if w is not None]
 
     def write_frame(self, tracks: FloorTracks) -> None:
-        pass
+        if self._schedule is not None and self._schedule.due(tracks.time_s):
+            for writer in self._writers():
+                writer.flush()
+            self._schedule.reset(tracks.time_s)
+            if self._after_flush is not None:
+                self._after_flush()
 
     def write_track(self, track: TrackFlow) -> None:
         name, staff = track.track.track, track.staff
@@ -206,7 +266,6 @@ class TrackTableSink:
         self.tracks.write(track_rows(track.track, staff))
 
     def close(self, completed: bool) -> list[Path]:
-        writers = [w for w in (self.tracks, self.events, self.visits) if w is not None]
-        for writer in writers:
+        for writer in self._writers():
             writer.close()
-        return [path for writer in writers for path in writer.files]
+        return self.files
