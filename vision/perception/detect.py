@@ -117,6 +117,8 @@ def _model_names(model: Any, source: str) -> object:
     """Exported models are parsed on first use, and asking for the class names is that first use."""
     try:
         return model.names
+    except (ModuleNotFoundError, ImportError) as exc:
+        raise _missing_runtime(source, exc) from None
     except Exception as exc:  # as in _load_model: unreadable weights surface as assorted exception types
         raise ModelError(
             f"{source} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "

@@ -97,8 +97,9 @@ def _run_job(
             report.media_seconds_analysed, report.timings = stats.media_seconds_analysed, stats.timings
         if source is not None:
             counters = source.counters
-            report.frames_read, report.frames_analysed = counters.frames_read, counters.frames_analysed
-            report.frames_skipped, report.decode_errors = counters.frames_skipped, counters.decode_errors
+            report.frames_read, report.decode_errors = counters.frames_read, counters.decode_errors
+            report.frames_analysed = camera_run.stats.frames_analysed if camera_run else counters.frames_analysed
+            report.frames_skipped = report.frames_read - report.frames_analysed
 
     def flushed() -> None:
         record_progress()

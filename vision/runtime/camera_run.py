@@ -44,6 +44,7 @@ class StageTimings:
 
 @dataclass(slots=True)
 class CameraRunStats:
+    frames_analysed: int = 0  # the source may have decoded a few more ahead of the loop
     detections: int = 0
     tracks: int = 0
     staff_tracks: int = 0
@@ -118,6 +119,7 @@ class CameraRun:
                     timings.track_s += after_track - after_detect
                     timings.project_s += after_project - after_track
                     timings.write_s += waited_from - after_project
+                    stats.frames_analysed += 1
                     stats.detections += len(detections)
                     stats.tracks = self.pseudonyms.minted
                     first_pts = frame.pts_s if first_pts is None else first_pts
