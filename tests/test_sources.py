@@ -143,6 +143,10 @@ def test_pets_reads_all_frames_with_their_times(pets_all: Run) -> None:
     np.testing.assert_allclose(pets_all.times, START.timestamp() + pets_all.pts, atol=1e-6, rtol=0)
 
 
+def test_an_undamaged_video_counts_no_decode_errors(pets_all: Run) -> None:
+    assert pets_all.source.counters.decode_errors == 0
+
+
 def test_pets_source_info(pets_all: Run) -> None:
     info = pets_all.source.info
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import itertools
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -104,7 +105,17 @@ def _timed(
 
 
 class VideoFileSource:
-    """A video file read with PyAV. Frame times come from the container's timestamps."""
+    """A video file read with PyAV. Frame times come from the container's timestamps.
+
+    Damage is handled as FFmpeg handles it: a packet that does not decode, or a stretch of the container the
+    demuxer cannot parse, is counted in `counters.decode_errors` and skipped, and decoding goes on with the next
+    packet (the decoder conceals what the lost data leaves out). Only a stream that stays broken ends the input
+    early: `BROKEN_AFTER_S` seconds' worth of failing packets (at the nominal frame rate, and at least
+    `BROKEN_AFTER_MIN` of them) with no picture decoded between them.
+    """
+
+    BROKEN_AFTER_S = 10.0
+    BROKEN_AFTER_MIN = 25
 
     def __init__(self, path: Path, start: datetime | None = None) -> None:
         import av
@@ -155,6 +166,7 @@ class VideoFileSource:
             start_time_origin=origin,
         )
         self.counters = SourceCounters()
+        self._broken: str | None = None  # why decoding gave up on a stream that stayed broken
 
     def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]:
         import av
@@ -162,6 +174,7 @@ class VideoFileSource:
         time_base = self._stream.time_base or Fraction(1, 1)
         start_epoch = self.info.start_time.timestamp()
         index = -1
+        self._broken = None
         try:
             for index, pts_s, decoded in _timed(self._decoded_frames(), time_base, self.info.nominal_fps):
                 if not sampler.keep(pts_s):
@@ -175,18 +188,70 @@ class VideoFileSource:
                 "it is truncated or corrupt there",
                 frames_read=self.counters.frames_read,
             ) from None
+        if self._broken is not None:
+            raise SourceTruncatedError(self._broken, frames_read=self.counters.frames_read)
         expected = self.info.frame_count
         if expected and self.counters.frames_read < expected - max(2, expected // 100):
+            errors = self.counters.decode_errors
+            cause = "; the file is truncated"
+            if errors:
+                cause = f", and {errors} damaged packets were skipped; the file is damaged or truncated"
             raise SourceTruncatedError(
                 f"{self.path}: the video ends after {self.counters.frames_read} of the {expected} frames its header "
-                "announces; the file is truncated",
+                f"announces{cause}",
                 frames_read=self.counters.frames_read,
             )
 
     def _decoded_frames(self) -> Iterator:
-        for decoded in self._container.decode(self._stream):
+        """The decoder's pictures, packet by packet, skipping and counting the packets that fail (see the class).
+        The demuxer ends with an empty packet that drains the decoder, so the frames it holds back come out too.
+        A stream that stays broken ends early, with the reason in `self._broken`."""
+        import av
+
+        limit = max(self.BROKEN_AFTER_MIN, math.ceil(self.BROKEN_AFTER_S * (self.info.nominal_fps or 25.0)))
+        failures = 0  # failed packets and demuxer errors since the last picture
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.error.FFmpegError as exc:  # damaged container structure: a new demux goes on past it
+                packets = self._container.demux(self._stream)
+                failure = exc
+            else:
+                if packet is None:
+                    return
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError as exc:
+                    failure = exc
+                else:
+                    if decoded:
+                        failures = 0
+                    for frame in decoded:
+                        self.counters.frames_read += 1
+                        yield frame
+                    continue
+            self.counters.decode_errors += 1
+            failures += 1
+            if failures >= limit:
+                yield from self._drained()
+                self._broken = (
+                    f"{self.path}: the video stays undecodable after frame {self.counters.frames_read}: {failures} "
+                    f"packets in a row failed to decode ({_ffmpeg_reason(failure)}); it is corrupt from there on"
+                )
+                return
+
+    def _drained(self) -> Iterator:
+        """The frames the decoder still holds (decoded before the packets that failed), given up at the end."""
+        import av
+
+        try:
+            decoded = self._stream.decode(None)
+        except av.error.FFmpegError:
+            return
+        for frame in decoded:
             self.counters.frames_read += 1
-            yield decoded
+            yield frame
 
     def close(self) -> None:
         self._container.close()
