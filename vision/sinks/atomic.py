@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -91,9 +92,20 @@ def atomic_output(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
+    """Writes strict JSON: a NaN or infinite number (which `json` would write as the invalid `NaN`) becomes null."""
+    text = json.dumps(_finite(document), indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
     with atomic_output(path) as handle:
-        json.dump(document, handle, indent=2, ensure_ascii=False, default=_json_default)
-        handle.write("\n")
+        handle.write(text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
