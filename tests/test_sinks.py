@@ -15,7 +15,7 @@ from tests.helpers import floor_tracks
 from vision.core.types import FloorTracks, TrackHistory
 from vision.sinks.atomic import atomic_output, write_json_atomic
 from vision.sinks.mot import MotWriter
-from vision.sinks.parquet import TRACKS_SCHEMA, PartitionedTableWriter, track_rows
+from vision.sinks.parquet import TRACKS_SCHEMA, FlushSchedule, PartitionedTableWriter, track_rows
 
 # 2024-05-17 10:00:00.123456 UTC, a time with microseconds.
 T0 = datetime(2024, 5, 17, 10, 0, 0, 123456, tzinfo=UTC).timestamp()
@@ -287,3 +287,39 @@ def test_aborted_mot_writer_leaves_no_files(tmp_path: Path) -> None:
     writer.close(completed=False)
 
     assert list(tmp_path.iterdir()) == []
+
+
+# --- Fault handling: strict JSON, the flush schedule, empty datasets ------------------------------------------
+
+
+def test_json_outputs_are_strict_json(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    write_json_atomic(path, {"fps": float("nan"), "grid": [1.0, np.float32("inf")], "n": np.int64(3)})
+    assert json.loads(path.read_text(encoding="utf-8"), parse_constant=pytest.fail) == {
+        "fps": None,
+        "grid": [1.0, None],
+        "n": 3,
+    }
+
+
+def test_flush_schedule_fires_on_footage_time_or_wall_time() -> None:
+    wall = [0.0]
+    schedule = FlushSchedule(60.0, clock=lambda: wall[0])
+    assert not schedule.due(1000.0)
+    assert not schedule.due(1059.0)
+    assert schedule.due(1060.0), "60 s of footage"
+    schedule.reset(1060.0)
+    wall[0] = 59.0
+    assert not schedule.due(1061.0)
+    wall[0] = 60.0
+    assert schedule.due(1061.0), "60 s of wall time, however little footage (a slow machine)"
+    with pytest.raises(ValueError, match="positive"):
+        FlushSchedule(float("nan"))
+
+
+def test_a_writer_without_rows_writes_an_empty_part_with_the_schema(tmp_path: Path) -> None:
+    writer = PartitionedTableWriter(tmp_path, "cam", "run-0", TRACKS_SCHEMA, "t", empty_date="2024-05-17")
+    writer.close()
+    assert all_files(tmp_path) == ["camera=cam/date=2024-05-17/part-run-0-00000.parquet"]
+    table = pq.read_table(tmp_path)
+    assert table.num_rows == 0 and set(TRACKS_SCHEMA.names) <= set(table.schema.names)
