@@ -12,9 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -78,6 +80,19 @@ def uninterrupted(site: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     return out, rows
 
 
+def rows_analysed_by(full_run: Path, record: dict) -> dict[str, int]:
+    """Rows the uninterrupted run holds up to the footage time a killed run's run.json had reached: what the killed
+    run had analysed by its last checkpoint (the analysis is deterministic)."""
+    camera = record["cameras"][0]
+    start = datetime.fromisoformat(camera["source_info"]["start_time"])
+    reached = pa.scalar(start + timedelta(seconds=camera["media_seconds_analysed"]), pa.timestamp("us", tz="UTC"))
+    columns = {"tracks": "t", "events": "t", "visits": "t_out"}
+    return {
+        name: read_dataset(full_run / name).count_rows(filter=ds.field(column) < reached)
+        for name, column in columns.items()
+    }
+
+
 def wait_for(condition, timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -120,7 +135,12 @@ def test_kill_9_keeps_what_reached_disk_and_a_rerun_neither_loses_nor_doubles(si
         recorded = checkpointed_rows(out)
         # rows reach disk first and run.json is brought up to date right after, so disk holds at least its figure
         assert recorded <= on_disk["tracks"] <= expected["tracks"], (recorded, on_disk, expected)
-        print(f"\nkilled {moment}: {on_disk} rows on disk, run.json says {recorded} track rows; full run {expected}")
+        analysed = rows_analysed_by(uninterrupted[0], record)
+        assert on_disk["tracks"] <= analysed["tracks"], (on_disk, analysed)
+        print(
+            f"\nkilled {moment}: rows on disk {on_disk}; rows analysed by the last checkpoint {analysed} "
+            f"(the rest belong to tracks still live then); run.json says {recorded} track rows; full run {expected}"
+        )
     else:
         assert on_disk == dict.fromkeys(DATASETS, 0)
         print(f"\nkilled {moment}: nothing on disk yet")
