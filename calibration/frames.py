@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vision.config.site import check_picture_size
 from vision.core.errors import SourceError
 from vision.core.ids import is_url, redact_url
 from vision.sources.base import EvenTimeSampler
@@ -28,6 +29,10 @@ def read_image(path: Path, what: str) -> np.ndarray:
     """A picture file as BGR, or SourceError naming `what` it was meant to be."""
     if not path.is_file():
         raise SourceError(f"{path}: no such {what} file; check the path")
+    try:
+        check_picture_size(path, what)  # from the header: a small file may declare a gigapixel picture
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise SourceError(f"{path}: not a readable image (PNG, JPEG, BMP, TIFF or WebP); give the {what} as one")

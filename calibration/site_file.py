@@ -24,7 +24,14 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 from vision.config.problems import first_problem
-from vision.config.site import LineConfig, SiteConfig, ZoneConfig, load_site_config, resolve_path
+from vision.config.site import (
+    MAX_SITE_CONFIG_BYTES,
+    LineConfig,
+    SiteConfig,
+    ZoneConfig,
+    load_site_config,
+    resolve_path,
+)
 from vision.core.errors import SiteConfigError
 from vision.core.floorplan import FloorPlanMapping
 from vision.core.ids import is_url
@@ -207,14 +214,24 @@ def prepare_site_update(
     (when the file has that camera) and `floor_plan` added when it has none; validated, not yet written. Raises
     SiteConfigError (one line) when the file can't be read or the result would not be a valid site config."""
     try:
-        original = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SITE_CONFIG_BYTES + 1)
+        if len(data) > MAX_SITE_CONFIG_BYTES:
+            raise SiteConfigError(f"{path}: too large for a site config; nothing was changed")
+        original = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SiteConfigError(f"{path}: cannot read the site config ({exc}); nothing was changed") from None
+        reason = " ".join(str(exc).split())[:160]
+        raise SiteConfigError(f"{path}: cannot read the site config ({reason}); nothing was changed") from None
     yaml = _yaml()
     try:
         document = yaml.load(original)
     except YAMLError as exc:
-        raise SiteConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())}); fix it first") from None
+        reason = " ".join(str(exc).split())[:300]
+        raise SiteConfigError(f"{path}: not valid YAML ({reason}); fix it first") from None
+    except (RecursionError, ValueError, OverflowError):
+        raise SiteConfigError(
+            f"{path}: not a usable site config (nested too deeply, or a value that can't be read); fix it first"
+        ) from None
     if not isinstance(document, CommentedMap):
         raise SiteConfigError(f"{path}: not a site config (a mapping with version:, site:, cameras:, …)")
 

@@ -8,6 +8,7 @@ removed from the image points first when intrinsics are given, and the calibrati
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from vision.core.geometry import GroundProjector
 from vision.sinks.atomic import atomic_output
 
 MIN_PAIRS = 4
+MAX_PAIRS = 500
+MAX_POINTS_CSV_BYTES = 1_000_000
+MAX_COORDINATE = 1e7  # pixels or metres: beyond it a point is a typo, and the fit's arithmetic loses all precision
 RANSAC_THRESHOLD_M = 0.5
 DEFAULT_MAX_RMS_M = 1.0
 _DUPLICATE_PX = 1.0
@@ -117,12 +121,29 @@ def fit_homography(
             f"{len(pairs)} point pair{'s' if len(pairs) != 1 else ''} given; at least {MIN_PAIRS} are needed "
             "(more, spread over the floor, give a better fit)"
         )
+    if len(pairs) > MAX_PAIRS:
+        raise CalibrationError(f"{len(pairs)} point pairs given; at most {MAX_PAIRS} (a few dozen are plenty)")
     if not (np.isfinite(pairs.image_uv).all() and np.isfinite(pairs.floor_xy).all()):
         raise CalibrationError("a point has a missing or non-numeric coordinate")
+    if max(np.abs(pairs.image_uv).max(), np.abs(pairs.floor_xy).max()) > MAX_COORDINATE:
+        raise CalibrationError(
+            f"a point has a coordinate beyond ±{MAX_COORDINATE:g}; image points are pixels and floor points metres"
+        )
+    try:
+        with np.errstate(all="ignore"):
+            return _fit(pairs, camera_matrix, distortion, max_rms_m)
+    except (cv2.error, np.linalg.LinAlgError):
+        raise CalibrationError("no homography fits these points; check that each pair marks the same place") from None
+
+
+def _fit(
+    pairs: PointPairs, camera_matrix: np.ndarray | None, distortion: np.ndarray | None, max_rms_m: float
+) -> HomographyFit:
     _check_geometry(pairs.image_uv, "image", "pixels", _DUPLICATE_PX)
     _check_geometry(pairs.floor_xy, "floor", "metres", _DUPLICATE_M)
     image = _undistort(pairs.image_uv, camera_matrix, distortion)
-
+    if not np.isfinite(image).all():
+        raise CalibrationError("the lens model sends a point off to infinity; check the intrinsics (K and dist)")
     inliers = np.ones(len(pairs), dtype=bool)
     if len(pairs) > MIN_PAIRS:
         _, mask = cv2.findHomography(image, pairs.floor_xy, cv2.RANSAC, RANSAC_THRESHOLD_M)
@@ -183,25 +204,51 @@ def estimate_intrinsics(pairs: PointPairs, image_size: tuple[int, int]) -> tuple
 
 
 def read_point_pairs_csv(path: Path) -> PointPairs:
-    """Point pairs from a CSV with a header `u,v,x,y` (image pixels, floor metres); other columns are ignored."""
+    """Point pairs from a CSV with a header `u,v,x,y` (image pixels, floor metres); other columns are ignored. A
+    UTF-8 byte-order mark (as spreadsheet programs write) is fine; anything that is not MAX_PAIRS rows or fewer of
+    finite numbers is a CalibrationError naming the file and line."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = {"u", "v", "x", "y"} - set(reader.fieldnames or [])
-            if missing:
-                raise CalibrationError(
-                    f"{path}: needs a header with columns u,v,x,y (missing {', '.join(sorted(missing))})"
-                )
-            rows = []
-            for line_number, row in enumerate(reader, start=2):
-                try:
-                    rows.append([float(row[key]) for key in ("u", "v", "x", "y")])
-                except (TypeError, ValueError):
-                    raise CalibrationError(f"{path}:{line_number}: u, v, x and y must be numbers") from None
+        with path.open("rb") as handle:
+            data = handle.read(MAX_POINTS_CSV_BYTES + 1)
     except FileNotFoundError:
         raise CalibrationError(f"{path}: no such points file; check the path") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CalibrationError(f"{path}: cannot read the points file ({exc})") from None
+    except IsADirectoryError:
+        raise CalibrationError(f"{path}: is a folder; give the points CSV file") from None
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot read the points file ({exc.strerror or exc})") from None
+    if len(data) > MAX_POINTS_CSV_BYTES:
+        raise CalibrationError(
+            f"{path}: too large for a points file (over {MAX_POINTS_CSV_BYTES // 1_000_000} MB); check that this is "
+            "the CSV of point pairs"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{path}: not a text file (not UTF-8); give the CSV of point pairs (u,v,x,y)") from None
+    rows = []
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        fieldnames = [name.strip() for name in reader.fieldnames or [] if isinstance(name, str)]
+        reader.fieldnames = fieldnames
+        missing = {"u", "v", "x", "y"} - set(fieldnames)
+        if missing:
+            raise CalibrationError(
+                f"{path}: needs a header with columns u,v,x,y (missing {', '.join(sorted(missing))})"
+            )
+        for line_number, row in enumerate(reader, start=2):
+            if len(rows) == MAX_PAIRS:
+                raise CalibrationError(f"{path}: more than {MAX_PAIRS} point pairs; a few dozen are plenty")
+            try:
+                values = [float(row[key]) for key in ("u", "v", "x", "y")]
+            except (TypeError, ValueError):
+                raise CalibrationError(f"{path}:{line_number}: u, v, x and y must be numbers") from None
+            if not all(math.isfinite(value) and abs(value) <= MAX_COORDINATE for value in values):
+                raise CalibrationError(
+                    f"{path}:{line_number}: u, v, x and y must be finite numbers within ±{MAX_COORDINATE:g}"
+                )
+            rows.append(values)
+    except csv.Error as exc:
+        raise CalibrationError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
     array = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     return PointPairs(array[:, :2], array[:, 2:])
 

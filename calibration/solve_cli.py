@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +17,15 @@ from calibration.solve import (
     fit_homography,
     read_point_pairs_csv,
 )
-from vision.config.calibration_file import Intrinsics, parse_calibration
-from vision.config.problems import first_problem
-from vision.core.errors import CalibrationError
+from vision.config.calibration_file import (
+    MAX_IMAGE_SIDE_PX,
+    Intrinsics,
+    number_problem,
+    parse_calibration,
+    read_json_file,
+)
+from vision.config.problems import show_value
+from vision.core.errors import CalibrationError, FootfallError
 from vision.sinks.atomic import write_json_atomic
 
 
@@ -29,23 +35,32 @@ def _parse_size(value: str | None) -> tuple[int, int] | None:
     try:
         width, height = (int(part) for part in value.lower().split("x"))
     except ValueError:
-        raise CalibrationError(f"--image-size {value!r}: write it as WIDTHxHEIGHT, e.g. 1920x1080") from None
-    if width <= 0 or height <= 0:
-        raise CalibrationError(f"--image-size {value!r}: width and height must be positive")
+        raise CalibrationError(f"--image-size {show_value(value)}: write it as WIDTHxHEIGHT, e.g. 1920x1080") from None
+    if not (0 < width <= MAX_IMAGE_SIDE_PX and 0 < height <= MAX_IMAGE_SIDE_PX):
+        raise CalibrationError(
+            f"--image-size {show_value(value)}: width and height must be positive, at most {MAX_IMAGE_SIDE_PX}"
+        )
     return width, height
 
 
 def read_intrinsics(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    document = read_json_file(path, "intrinsics")
+    if not isinstance(document, dict):
+        raise CalibrationError(f"{path}: not a JSON object with K and dist")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
         intrinsics = Intrinsics.model_validate(document.get("intrinsics", document))
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such intrinsics file") from None
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise CalibrationError(f"{path}: not a JSON object with K and dist ({exc})") from None
     except ValidationError as exc:
-        raise CalibrationError(f"{path}: {first_problem(exc, dotted=True, no_path='(top level)')}") from None
+        raise CalibrationError(f"{path}: {number_problem(exc, no_path='(top level)')}") from None
     return np.asarray(intrinsics.K, dtype=np.float64), np.asarray(intrinsics.dist, dtype=np.float64)
+
+
+def _check_out(out: Path) -> None:
+    """Refuses an --out that can't become a file, before anything is fitted or written."""
+    if out.is_dir():
+        raise CalibrationError(f"--out {out} is a folder; give the calibration file's path, e.g. {out / 'calib.json'}")
+    parent = next((folder for folder in out.absolute().parents if folder.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise CalibrationError(f"--out {out}: {parent} is a file, not a folder; choose another path")
 
 
 def solve_command(
@@ -67,6 +82,9 @@ def solve_command(
 ) -> None:
     """Fit the image → floor homography from point pairs, print each pair's error, and save the calibration."""
     try:
+        _check_out(out)
+        if not (math.isfinite(max_rms) and max_rms > 0):
+            raise CalibrationError(f"--max-rms {max_rms}: give a positive number of metres, e.g. 0.5")
         pairs = read_point_pairs_csv(points)
         size = _parse_size(image_size)
         camera_matrix = distortion = None
@@ -87,5 +105,9 @@ def solve_command(
     typer.echo(error_table(fit))
     if camera_matrix is not None:
         typer.echo(f"lens model: K and dist {np.round(distortion, 4).tolist()} (points undistorted before the fit)")
-    write_json_atomic(out, document)
+    try:
+        write_json_atomic(out, document)
+    except FootfallError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {out}")

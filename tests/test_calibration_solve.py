@@ -202,3 +202,41 @@ def test_solve_command_refuses_too_few_points_in_one_line(tmp_path: Path):
         "error: 3 point pairs given; at least 4 are needed (more, spread over the floor, give a better fit)"
     ]
     assert not (tmp_path / "calib.json").exists()
+
+
+def test_points_csv_from_a_spreadsheet_with_a_byte_order_mark(tmp_path: Path):
+    pairs = pets_pairs(6)
+    rows = "".join(f"{u},{v},{x},{y}\r\n" for (u, v), (x, y) in zip(pairs.image_uv, pairs.floor_xy, strict=True))
+    (tmp_path / "excel.csv").write_text("u,v,x,y\r\n" + rows, encoding="utf-8-sig")
+    again = read_point_pairs_csv(tmp_path / "excel.csv")
+    np.testing.assert_allclose(again.image_uv, pairs.image_uv)
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        (["1,2,3,4", "5,6,nan,8"], "bad.csv:3: u, v, x and y must be finite numbers"),
+        (["inf,2,3,4"], "bad.csv:2: u, v, x and y must be finite numbers"),
+        (["1,2,3,-1e20"], "within ±1e+07"),
+        ([f"{i},{i},{i},{i}" for i in range(501)], "more than 500 point pairs"),
+    ],
+)
+def test_points_csv_refuses_numbers_no_fit_can_use(tmp_path: Path, rows: list[str], fragment: str):
+    (tmp_path / "bad.csv").write_text("u,v,x,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CalibrationError, match=None) as caught:
+        read_point_pairs_csv(tmp_path / "bad.csv")
+    assert fragment in str(caught.value)
+
+
+def test_solve_command_refuses_a_folder_as_out_and_leaves_nothing_behind(tmp_path: Path):
+    points = tmp_path / "points.csv"
+    write_point_pairs_csv(points, pets_pairs(12))
+    (tmp_path / "calibs").mkdir()
+    result = CliRunner().invoke(solve_app(), [str(points), "--out", str(tmp_path / "calibs")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: --out {tmp_path / 'calibs'} is a folder; give the calibration file's path, e.g. "
+        f"{tmp_path / 'calibs' / 'calib.json'}"
+    ]
+    assert list((tmp_path / "calibs").iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["calibs", "points.csv"]

@@ -582,6 +582,46 @@ BAD_CASES = [
         "  id: store-02",
         ["given twice (first on line 3)"],
     ),
+    (
+        "a millimetre heatmap cell, in scientific notation",
+        "",
+        "analytics:\n  heatmap_cell_m: 1e-3\n",
+        "analytics.heatmap_cell_m",
+        "  heatmap_cell_m: 1e-3",
+        ["0.001 m", "smaller than the 0.05 m"],
+    ),
+    (
+        "a floor 20 km wide",
+        "",
+        "floor_plan:\n  size_m: [2e4, 15]\n",
+        "floor_plan.size_m",
+        "  size_m: [2e4, 15]",
+        ["20000 x 15 m", "2000 m a side"],
+    ),
+    (
+        "a heatmap grid of 300 million cells",
+        "",
+        "floor_plan:\n  size_m: [2000, 1500]\nanalytics:\n  heatmap_cell_m: 0.1\n",
+        "analytics.heatmap_cell_m",
+        "  heatmap_cell_m: 0.1",
+        ["300,000,000 cells", "4,000,000", "at least 0.87"],
+    ),
+    (
+        "zones 5 km apart without a floor plan",
+        "polygon: [[5, 0], [8, 0], [8, 3], [5, 3]]",
+        "polygon: [[5000, 0], [5003, 0], [5003, 3]]",
+        "zones[1]",
+        "  - name: checkout",
+        ["span 5003 x 5 m", "farthest out"],
+    ),
+    (
+        "an implausible plan scale",
+        "",
+        "floor_plan:\n  image: plan.png\n  metres_per_pixel: 1e-9\n",
+        "floor_plan.metres_per_pixel",
+        "  metres_per_pixel: 1e-9",
+        ["implausible"],
+    ),
 ]
 
 
@@ -609,6 +649,23 @@ def test_bad_config_names_file_line_and_field(
     assert message.startswith(f"{config}:{expected_line}: {path}: "), message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def test_a_value_yaml_reads_but_python_cannot_build_gives_its_line(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "    source: videos/back.mp4\n", "    source: videos/back.mp4\n    start: 2026-02-30T09:00:00Z\n"
+    )
+    config = write(tmp_path, "site.yaml", text)
+    with pytest.raises(SiteConfigError) as raised:
+        load_site_config(config)
+    assert str(raised.value).startswith(f"{config}:10: '2026-02-30T09:00:00Z' cannot be read (day is out of range")
+
+
+def test_scientific_notation_reads_as_numbers(tmp_path: Path) -> None:
+    text = BASE + "floor_plan:\n  size_m: [2e1, 1.5E+1]\nanalytics:\n  heatmap_cell_m: 5e-1\n  min_inside_s: 2E0\n"
+    config = load_site_config(write(tmp_path, "site.yaml", text))
+    assert config.floor_plan.size_m == (20.0, 15.0)
+    assert (config.analytics.heatmap_cell_m, config.analytics.min_inside_s) == (0.5, 2.0)
 
 
 def test_base_of_the_bad_table_is_valid(tmp_path: Path) -> None:

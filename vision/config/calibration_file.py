@@ -13,22 +13,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vision.config.problems import first_problem
+from vision.config.problems import dotted_path, first_problem, show_value
 from vision.core.errors import CalibrationError
 from vision.core.geometry import GroundProjector, ground_homography_from_pose
 
 CALIBRATION_FORMAT = "footfall-calibration"
 CALIBRATION_VERSION = 1
 _UNIT_TO_METRES = {"mm": 0.001, "cm": 0.01, "m": 1.0}
+MAX_CALIBRATION_BYTES = 1_000_000  # a calibration file is under 2 kB; anything this large is the wrong file
+MAX_IMAGE_SIDE_PX = 100_000
+_FOCAL_PX = (1e-3, 1e7)  # plausible focal lengths, pixels
+_MIN_RELATIVE_HEIGHT = 1e-6  # a camera whose height above the floor is under a millionth of its distance: in the floor
 
-Matrix3 = Annotated[list[Annotated[list[float], Field(min_length=3, max_length=3)]], Field(min_length=3, max_length=3)]
-Vector3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+MAX_MAGNITUDE = 1e12  # no number in a calibration is larger; beyond it the arithmetic overflows
+
+# Every number must be finite: NaN or Infinity in a matrix would turn every floor position into null.
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+Matrix3 = Annotated[list[Annotated[list[Finite], Field(min_length=3, max_length=3)]], Field(min_length=3, max_length=3)]
+Vector3 = Annotated[list[Finite], Field(min_length=3, max_length=3)]
+Distortion = Annotated[list[Finite], Field(min_length=4, max_length=8)]
+ImageSize = Annotated[list[Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE_PX)]], Field(min_length=2, max_length=2)]
 
 
 class _Strict(BaseModel):
@@ -37,7 +47,7 @@ class _Strict(BaseModel):
 
 class Intrinsics(_Strict):
     K: Matrix3
-    dist: Annotated[list[float], Field(min_length=4, max_length=8)] = Field(default_factory=lambda: [0.0] * 5)
+    dist: Distortion = Field(default_factory=lambda: [0.0] * 5)
 
     @field_validator("K")
     @classmethod
@@ -45,6 +55,11 @@ class Intrinsics(_Strict):
         matrix = np.asarray(value)
         if matrix[0, 0] <= 0 or matrix[1, 1] <= 0 or not np.allclose(matrix[2], [0, 0, 1]):
             raise ValueError("K must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with positive focal lengths")
+        if not (_FOCAL_PX[0] <= matrix[0, 0] <= _FOCAL_PX[1] and _FOCAL_PX[0] <= matrix[1, 1] <= _FOCAL_PX[1]):
+            raise ValueError(
+                f"K's focal lengths fx = {matrix[0, 0]:g} and fy = {matrix[1, 1]:g} are implausible; they are in "
+                f"pixels, between {_FOCAL_PX[0]:g} and {_FOCAL_PX[1]:g}"
+            )
         return value
 
 
@@ -53,17 +68,15 @@ class HomographyCalibration(_Strict):
     version: Literal[1]
     model: Literal["homography"]
     camera: str | None = None
-    image_size: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
+    image_size: ImageSize | None = None
     homography: Matrix3 = Field(description="image pixels (undistorted when intrinsics are given) → floor metres")
     intrinsics: Intrinsics | None = None
-    rms_error_m: float | None = None
+    rms_error_m: Finite | None = None
 
     @field_validator("homography")
     @classmethod
     def _invertible(cls, value: list[list[float]]) -> list[list[float]]:
-        matrix = np.asarray(value, dtype=np.float64)
-        scale = np.abs(matrix).max() if np.all(np.isfinite(matrix)) else 0.0
-        if scale == 0 or abs(np.linalg.det(matrix / scale)) < 1e-12:
+        if not _invertible(np.asarray(value, dtype=np.float64)):
             raise ValueError("homography must be a finite, invertible 3x3 matrix")
         return value
 
@@ -73,10 +86,10 @@ class OpenCVCalibration(_Strict):
     version: Literal[1]
     model: Literal["opencv"]
     camera: str | None = None
-    image_size: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
+    image_size: ImageSize | None = None
     units: Literal["mm", "cm", "m"] = Field(description="unit of t, and so of the world frame")
     K: Matrix3
-    dist: Annotated[list[float], Field(min_length=4, max_length=8)]
+    dist: Distortion
     R: Matrix3 | None = None
     rvec: Vector3 | None = None
     t: Vector3
@@ -90,12 +103,59 @@ class OpenCVCalibration(_Strict):
             rotation = np.asarray(self.R)
             if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-4) or np.linalg.det(rotation) < 0:
                 raise ValueError("R is not a rotation matrix (it must be orthonormal with determinant +1)")
+        rotation = self.rotation_matrix()
+        translation = np.asarray(self.t, dtype=np.float64)
+        # The camera centre is -Rᵀt; its height above the floor (world z = 0) is -(third column of R)·t.
+        height = float(rotation[:, 2] @ translation)
+        if not abs(height) > _MIN_RELATIVE_HEIGHT * float(np.linalg.norm(translation)):
+            raise ValueError(
+                "t puts the camera in the floor plane (height 0 above world z = 0), where no pixel maps to the floor; "
+                "check t and the rotation, and that the floor is the world plane z = 0"
+            )
+        with np.errstate(all="ignore"):
+            try:
+                mapping = ground_homography_from_pose(np.asarray(self.K, dtype=np.float64), rotation, translation)
+            except np.linalg.LinAlgError:
+                mapping = np.zeros((3, 3))
+            _check_mapping(mapping, "K, the rotation and t")
         return self
 
     def rotation_matrix(self) -> np.ndarray:
         if self.R is not None:
             return np.asarray(self.R, dtype=np.float64)
-        return cv2.Rodrigues(np.asarray(self.rvec, dtype=np.float64))[0]
+        try:
+            return cv2.Rodrigues(np.asarray(self.rvec, dtype=np.float64))[0]
+        except cv2.error:
+            raise ValueError("rvec is not a usable rotation vector (Rodrigues)") from None
+
+
+_MAX_CONDITION = 1e12
+
+
+def _invertible(matrix: np.ndarray) -> bool:
+    """Whether a 3x3 matrix is finite and safely invertible, whatever the units of pixels and floor: rows and
+    columns are scaled to a largest entry of 1 before its condition number is taken."""
+    with np.errstate(all="ignore"):
+        if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
+            return False
+        rows = np.abs(matrix).max(axis=1, keepdims=True)
+        if not np.all(rows > 0):
+            return False
+        balanced = matrix / rows
+        columns = np.abs(balanced).max(axis=0, keepdims=True)
+        if not np.all(columns > 0):
+            return False
+        condition = np.linalg.cond(balanced / columns)
+        return bool(np.isfinite(condition) and condition < _MAX_CONDITION)
+
+
+def _check_mapping(image_to_floor: np.ndarray, what: str) -> None:
+    """ValueError unless the pixels → floor matrix is finite and invertible (numbers so large or small that the
+    arithmetic overflows or underflows end here)."""
+    if not _invertible(image_to_floor):
+        raise ValueError(
+            f"{what} give no usable pixel-to-floor mapping (it is singular or overflows); check their values"
+        )
 
 
 CalibrationModel = Annotated[HomographyCalibration | OpenCVCalibration, Field(discriminator="model")]
@@ -113,7 +173,7 @@ def parse_calibration(document: object, source: str = "calibration") -> Homograp
         )
     if isinstance(document, dict) and document.get("version") not in (None, CALIBRATION_VERSION):
         raise CalibrationError(
-            f"{source}: calibration version {document.get('version')!r} is not supported by this footfall "
+            f"{source}: calibration version {show_value(document.get('version'))} is not supported by this footfall "
             f"(it reads version {CALIBRATION_VERSION}); upgrade footfall or re-save the calibration"
         )
     try:
@@ -124,26 +184,67 @@ def parse_calibration(document: object, source: str = "calibration") -> Homograp
             raise CalibrationError(
                 f'{source}: field model: must be "homography" or "opencv" in a JSON object'
             ) from None
-        problem = first_problem(exc, skip=2, dotted=True, label="field ", no_path="calibration")
-        raise CalibrationError(f"{source}: {problem}") from None
+        raise CalibrationError(f"{source}: {number_problem(exc, skip=2)}") from None
+
+
+def number_problem(exc: ValidationError, skip: int = 0, no_path: str = "calibration") -> str:
+    """The first problem as `field PATH: what is wrong`, saying plainly when a number is NaN, Infinity or absurdly
+    large (pydantic's own words for those are vague)."""
+    error = exc.errors()[0]
+    kind = error["type"]
+    if kind in ("finite_number", "greater_than_equal", "less_than_equal") and isinstance(error.get("input"), float):
+        path = dotted_path(tuple(error["loc"])[skip:])
+        value = error["input"]
+        if kind == "finite_number":
+            return f"field {path}: must be a finite number, not {value}; check the file"
+        return f"field {path}: {value:g} is beyond ±{MAX_MAGNITUDE:g}, not a plausible calibration value"
+    return first_problem(exc, skip=skip, dotted=True, label="field ", no_path=no_path)
+
+
+def read_json_file(path: Path, what: str, limit: int = MAX_CALIBRATION_BYTES) -> Any:
+    """A JSON file's document, or CalibrationError (one line) naming the file as `what` it was meant to be: missing,
+    a folder, too large, not UTF-8 or not JSON (a UTF-8 byte-order mark is fine)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise CalibrationError(f"{path}: no such {what} file; check the path") from None
+    except IsADirectoryError:
+        raise CalibrationError(f"{path}: is a folder; give the {what} file (JSON)") from None
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot read the {what} file ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise CalibrationError(
+            f"{path}: too large for a {what} file (over {limit // 1000} kB); check that this is the right file"
+        )
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{path}: cannot read the {what} file: not text (not UTF-8); give the JSON") from None
+    except json.JSONDecodeError as exc:
+        raise CalibrationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise CalibrationError(f"{path}: not a {what} (JSON nested far too deep)") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        reason = " ".join(str(exc).split(": value has")[0].split())
+        raise CalibrationError(f"{path}: not a usable {what} file ({reason})") from None
 
 
 def load_calibration(path: Path) -> HomographyCalibration | OpenCVCalibration:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such calibration file; check the path given to --calibration") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read the calibration file ({exc})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    return parse_calibration(document, str(path))
+    return parse_calibration(read_json_file(path, "calibration"), str(path))
 
 
 def projector_from_calibration(calibration: HomographyCalibration | OpenCVCalibration) -> GroundProjector:
-    """The projector a calibration describes; floor coordinates always come out in metres."""
+    """The projector a calibration describes; floor coordinates always come out in metres. A calibration that
+    loaded is usable, so this fails only for one built around the checks: CalibrationError, one line."""
+    try:
+        with np.errstate(all="ignore"):
+            return _projector(calibration)
+    except (ValueError, np.linalg.LinAlgError, cv2.error) as exc:
+        raise CalibrationError(f"the calibration gives no usable pixel-to-floor mapping ({exc})") from None
+
+
+def _projector(calibration: HomographyCalibration | OpenCVCalibration) -> GroundProjector:
     if isinstance(calibration, OpenCVCalibration):
         camera_matrix = np.asarray(calibration.K, dtype=np.float64)
         to_world = ground_homography_from_pose(

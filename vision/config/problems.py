@@ -14,22 +14,35 @@ from pydantic import ValidationError
 Loc = tuple[str | int, ...]
 
 
+_MAX_KEY_SHOWN = 40
+
+
+def _key(part: object) -> str:
+    """A field name as a path shows it: as written when it is short and printable, else quoted and shortened (a key
+    from a hostile file must not stretch the message or break it over lines)."""
+    text = str(part)
+    return text if text.isprintable() and len(text) <= _MAX_KEY_SHOWN else show_value(text, _MAX_KEY_SHOWN)
+
+
 def field_path(loc: Loc) -> str:
     """`("zones", 1, "polygon")` → `zones[1].polygon`."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if text else _key(part))
     return text
 
 
 def dotted_path(loc: Loc) -> str:
     """`("K", 0)` → `K.0`: the JSON-pointer-like form the calibration file's messages use."""
-    return ".".join(str(part) for part in loc)
+    return ".".join(_key(part) for part in loc)
 
 
 def show_value(value: Any, limit: int = 48) -> str:
     """A value as a message quotes it, shortened to `limit` characters."""
-    text = value.isoformat() if isinstance(value, datetime) else repr(value)
+    try:
+        text = value.isoformat() if isinstance(value, datetime) else repr(value)
+    except ValueError:  # an integer too long for Python to write out (over 4300 digits)
+        text = f"a number of {len(hex(value)) - 2 if isinstance(value, int) else 'too many'} hex digits"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

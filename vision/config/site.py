@@ -21,6 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -42,13 +43,25 @@ from pydantic import (
 
 from vision.config.problems import Loc, clean_message, field_path, show_value
 from vision.core.errors import SiteConfigError
-from vision.core.floorplan import Extent, FloorPlanMapping
+from vision.core.floorplan import MAX_PLAN_PIXELS, Extent, FloorPlanMapping
+from vision.core.grid import HEATMAP_MARGIN_M, MAX_FLOOR_SIDE_M, MIN_CELL_M, grid_size_problem
 from vision.core.ids import CAMERA_ID_RULE, is_camera_id, is_url
 from vision.core.places import MIN_LINE_LENGTH_M, LineSide, ZoneKind
 
 SITE_CONFIG_VERSION = 1
 _MIN_AREA_M2 = 1e-9
 _SECONDS_PER_DAY = 86_400
+
+# Limits on the file itself, far above any real site config (a few kilobytes), so that a hostile or mistaken file
+# (an alias bomb, a huge or deeply nested document) is refused in well under a second instead of filling memory.
+MAX_SITE_CONFIG_BYTES = 1_000_000
+MAX_YAML_NODES = 50_000  # values in the document with every alias expanded
+MAX_YAML_ALIASES = 100
+MAX_YAML_DEPTH = 50
+MIN_METRES_PER_PIXEL = 0.0001
+MAX_METRES_PER_PIXEL = 100.0
+_EARLIEST_START = datetime(1970, 1, 2, tzinfo=UTC)
+_LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -77,6 +90,14 @@ class _FieldProblem(ValueError):
 # Field types
 
 
+def _listing(names: list[str], limit: int = 10) -> str:
+    """Names for a message: the first `limit`, each shortened, and how many there are in all."""
+    shown = ", ".join(
+        name if name.isprintable() and len(name) <= 32 else show_value(name, 32) for name in names[:limit]
+    )
+    return shown if len(names) <= limit else f"{shown}, … ({len(names)} in all)"
+
+
 def _number_not_text(value: Any) -> Any:
     # pydantic's lax mode would read "1" and `yes` as numbers; in a config file both are mistakes.
     if isinstance(value, bool | str):
@@ -95,7 +116,7 @@ def _pair(what: str) -> Callable[[Any], Any]:
 
 def _identifier(value: str) -> str:
     if not is_camera_id(value):
-        raise ValueError(f"{value!r} {CAMERA_ID_RULE}")
+        raise ValueError(f"{show_value(value)} {CAMERA_ID_RULE}")
     return value
 
 
@@ -158,13 +179,52 @@ class SiteInfo(_Strict):
             close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ValueError(
-                f"unknown time zone {value!r}{hint}; give an IANA name such as Europe/Paris, Asia/Shanghai or UTC"
+                f"unknown time zone {show_value(value)}{hint}; give an IANA name such as Europe/Paris, "
+                "Asia/Shanghai or UTC"
             ) from None
         return value
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def image_header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG file declares in its header, read without decoding the picture (so a small file
+    that declares a gigapixel picture costs nothing); None for other formats or a header that can't be read."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            if not head.startswith(b"\xff\xd8"):
+                return None
+            handle.seek(2)
+            for _ in range(10_000):  # JPEG segments up to the frame header (SOF), which holds the size
+                marker = handle.read(4)
+                if len(marker) < 4 or marker[0] != 0xFF:
+                    return None
+                kind, length = marker[1], int.from_bytes(marker[2:4], "big")
+                if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
+                    frame = handle.read(5)  # precision, height, width
+                    if len(frame) < 5:
+                        return None
+                    return int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")
+                handle.seek(length - 2, os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def check_picture_size(path: Path, what: str) -> None:
+    """Raises ValueError naming the picture when its header declares more than MAX_PLAN_PIXELS pixels (nothing is
+    decoded)."""
+    size = image_header_size(path)
+    if size is not None and size[0] * size[1] > MAX_PLAN_PIXELS:
+        raise ValueError(
+            f"{path}: the {what} is {size[0]} x {size[1]} pixels, more than the {MAX_PLAN_PIXELS // 1_000_000} "
+            "megapixels footfall reads; scale it down"
+        )
 
 
 @functools.lru_cache(maxsize=16)
@@ -176,14 +236,25 @@ def _image_size(path: str, _mtime_ns: int, _size: int) -> tuple[int, int] | None
 
 
 def floor_plan_image_size(path: Path) -> tuple[int, int]:
-    """(width, height) in pixels of a floor-plan image; SiteConfigError if it is missing or unreadable."""
+    """(width, height) in pixels of a floor-plan image; SiteConfigError if it is missing, unreadable or larger than
+    MAX_PLAN_PIXELS."""
     try:
         stat = path.stat()
     except OSError:
         raise SiteConfigError(f"{path}: no such floor-plan image; check floor_plan.image") from None
+    if path.is_file():
+        try:
+            check_picture_size(path, "floor-plan image")
+        except ValueError as exc:
+            raise SiteConfigError(f"{exc} (floor_plan.image)") from None
     size = _image_size(str(path), stat.st_mtime_ns, stat.st_size) if path.is_file() else None
     if size is None:
         raise SiteConfigError(f"{path}: not a readable image (PNG, JPEG, …); check floor_plan.image")
+    if size[0] * size[1] > MAX_PLAN_PIXELS:
+        raise SiteConfigError(
+            f"{path}: the floor-plan image is {size[0]} x {size[1]} pixels, more than the "
+            f"{MAX_PLAN_PIXELS // 1_000_000} megapixels footfall reads; scale it down (floor_plan.image)"
+        )
     return size
 
 
@@ -197,6 +268,26 @@ class FloorPlan(_Strict):
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, _base(info))
+
+    @field_validator("metres_per_pixel")
+    @classmethod
+    def _plausible_scale(cls, value: float | None) -> float | None:
+        if value is not None and not MIN_METRES_PER_PIXEL <= value <= MAX_METRES_PER_PIXEL:
+            raise ValueError(
+                f"{value:g} metres per pixel is implausible (allowed {MIN_METRES_PER_PIXEL:g} to "
+                f"{MAX_METRES_PER_PIXEL:g}); give how many metres one pixel of the plan spans, e.g. 0.05"
+            )
+        return value
+
+    @field_validator("size_m")
+    @classmethod
+    def _at_most_max_side(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and max(value) > MAX_FLOOR_SIDE_M:
+            raise ValueError(
+                f"{value[0]:g} x {value[1]:g} m is larger than the {MAX_FLOOR_SIDE_M:g} m a side footfall handles; "
+                "give the floor's size in metres"
+            )
+        return value
 
     @model_validator(mode="after")
     def _image_or_size(self) -> FloorPlan:
@@ -238,7 +329,21 @@ class FloorPlan(_Strict):
             origin_x, origin_y = self.origin
             width_m, depth_m = self.size_m  # type: ignore[misc]  # validated: size_m is set without an image
             return (origin_x, origin_y, origin_x + width_m, origin_y + depth_m)
+        problem = self.image_extent_problem(size_px)
+        if problem is not None:
+            raise SiteConfigError(f"{self.image}: {problem} (floor_plan.metres_per_pixel)")
         return self.mapping().extent(*size_px)
+
+    def image_extent_problem(self, size_px: tuple[int, int]) -> str | None:
+        """Why the plan picture of `size_px` pixels at this scale spans too large a floor, or None."""
+        width_m, depth_m = (side * (self.metres_per_pixel or 0.0) for side in size_px)
+        if max(width_m, depth_m) <= MAX_FLOOR_SIDE_M:
+            return None
+        return (
+            f"the plan picture, {size_px[0]} x {size_px[1]} pixels at {self.metres_per_pixel:g} m per pixel, spans "
+            f"{width_m:g} x {depth_m:g} m, more than the {MAX_FLOOR_SIDE_M:g} m a side footfall handles; check "
+            "metres_per_pixel"
+        )
 
     def floor_to_pixel(self, xy: np.ndarray) -> np.ndarray:
         """Floor points (N, 2) in metres → image points (N, 2) (col, row) in pixels. Needs an image."""
@@ -268,6 +373,14 @@ class CameraConfig(_Strict):
     def _resolve_calibration(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, _base(info))
 
+    @field_validator("start")
+    @classmethod
+    def _plausible_start(cls, value: datetime | None) -> datetime | None:
+        # Far-off years overflow when frame times are added and converted between zones.
+        if value is not None and not _EARLIEST_START <= value < _LATEST_START:
+            raise ValueError(f"{value.isoformat()} is not a plausible recording time (1970 to 2199)")
+        return value
+
 
 def _camera_list(value: list[str] | None) -> list[str] | None:
     if value is None:
@@ -276,7 +389,7 @@ def _camera_list(value: list[str] | None) -> list[str] | None:
         raise ValueError("lists no camera; name at least one, or leave cameras out to use every camera")
     for index, camera in enumerate(value):
         if camera in value[:index]:
-            raise _FieldProblem((index,), f"camera {camera!r} is listed twice")
+            raise _FieldProblem((index,), f"camera {show_value(camera)} is listed twice")
     return value
 
 
@@ -344,7 +457,7 @@ class FunnelConfig(_Strict):
             raise ValueError(f"a funnel needs at least 2 steps (zone names), got {len(value)}")
         for index in range(1, len(value)):
             if value[index] == value[index - 1]:
-                raise _FieldProblem((index,), f"repeats the step before it ({value[index]!r})")
+                raise _FieldProblem((index,), f"repeats the step before it ({show_value(value[index])})")
         return value
 
 
@@ -359,6 +472,16 @@ class AnalyticsConfig(_Strict):
     heatmap_cell_m: PositiveNumber = Field(0.25, description="heatmap cell size, metres")
     max_gap_s: PositiveNumber = Field(2.0, description="longer gaps between a track's samples are not presence")
     top_sequences: Annotated[WholeNumber, Field(ge=1)] = Field(10, description="zone sequences reported")
+
+    @field_validator("heatmap_cell_m")
+    @classmethod
+    def _cell_not_tiny(cls, value: float) -> float:
+        if value < MIN_CELL_M:
+            raise ValueError(
+                f"a heatmap cell of {value:g} m is smaller than the {MIN_CELL_M:g} m footfall allows (floor "
+                "positions are not that precise); give the cell size in metres, e.g. 0.25"
+            )
+        return value
 
     @field_validator("bucket_s")
     @classmethod
@@ -421,7 +544,7 @@ class SiteConfig(_Strict):
                     camera_ids[camera.id],
                 )
             camera_ids[camera.id] = ("cameras", index)
-        known_cameras = ", ".join(camera_ids)
+        known_cameras = _listing(list(camera_ids))
 
         names: dict[str, Loc] = {}
         for group, items in (("zones", self.zones), ("lines", self.lines)):
@@ -429,7 +552,8 @@ class SiteConfig(_Strict):
                 if item.name in names:
                     raise _FieldProblem(
                         (group, index, "name"),
-                        f"{item.name!r} is already the name of {{other}}; zones and lines each need their own name",
+                        f"{show_value(item.name)} is already the name of {{other}}; zones and lines each need their "
+                        "own name",
                         names[item.name],
                     )
                 names[item.name] = (group, index)
@@ -437,18 +561,18 @@ class SiteConfig(_Strict):
                     if camera not in camera_ids:
                         raise _FieldProblem(
                             (group, index, "cameras", position),
-                            f"no camera has the id {camera!r} (cameras: {known_cameras})",
+                            f"no camera has the id {show_value(camera)} (cameras: {known_cameras})",
                         )
 
         zone_names = [zone.name for zone in self.zones]
         line_names = {line.name for line in self.lines}
-        known_zones = f"zones: {', '.join(zone_names)}" if zone_names else "no zones are defined"
+        known_zones = f"zones: {_listing(zone_names)}" if zone_names else "no zones are defined"
         funnel_names: dict[str, Loc] = {}
         for index, funnel in enumerate(self.funnels):
             if funnel.name in funnel_names:
                 raise _FieldProblem(
                     ("funnels", index, "name"),
-                    f"{funnel.name!r} is already the name of {{other}}; give each funnel its own name",
+                    f"{show_value(funnel.name)} is already the name of {{other}}; give each funnel its own name",
                     funnel_names[funnel.name],
                 )
             funnel_names[funnel.name] = ("funnels", index)
@@ -456,12 +580,59 @@ class SiteConfig(_Strict):
                 if step in line_names:
                     raise _FieldProblem(
                         ("funnels", index, "steps", position),
-                        f"{step!r} is a counting line; funnel steps are zone names ({known_zones})",
+                        f"{show_value(step)} is a counting line; funnel steps are zone names ({known_zones})",
                     )
                 if step not in zone_names:
                     raise _FieldProblem(
-                        ("funnels", index, "steps", position), f"no zone is named {step!r} ({known_zones})"
+                        ("funnels", index, "steps", position), f"no zone is named {show_value(step)} ({known_zones})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _floor_fits(self) -> SiteConfig:
+        """The floor (the plan, or without one the zones and lines) is at most MAX_FLOOR_SIDE_M a side, and the
+        heatmap grid over it at most MAX_GRID_CELLS cells: a run must hold it in memory."""
+        plan = self.floor_plan
+        if plan is not None and plan.size_m is not None:
+            width_m, depth_m = plan.size_m
+        elif plan is not None:
+            size_px = _readable_image_size(plan.image)
+            if size_px is None:
+                return self  # a missing or unreadable picture is reported when the files are checked
+            problem = plan.image_extent_problem(size_px)
+            if problem is not None:
+                raise _FieldProblem(("floor_plan", "metres_per_pixel"), problem)
+            width_m, depth_m = (side * plan.metres_per_pixel for side in size_px)  # type: ignore[operator]
+        else:
+            places: list[tuple[Loc, np.ndarray]] = [
+                (("zones", index), np.asarray(zone.polygon, dtype=np.float64)) for index, zone in enumerate(self.zones)
+            ]
+            places += [(("lines", index), np.array([line.a, line.b])) for index, line in enumerate(self.lines)]
+            if not places:
+                return self
+            points = np.concatenate([corners for _, corners in places])
+            with np.errstate(all="ignore"):  # coordinates near the float limit overflow to an infinite span
+                span = points.max(axis=0) - points.min(axis=0)
+                if span.max() > MAX_FLOOR_SIDE_M:
+                    axis = int(np.argmax(span))
+                    centre = float(np.median(points[:, axis]))
+                    farthest = max(places, key=lambda place: float(np.abs(place[1][:, axis] - centre).max()))
+                    raise _FieldProblem(
+                        farthest[0],
+                        f"the zones and lines span {span[0]:g} x {span[1]:g} m, more than the {MAX_FLOOR_SIDE_M:g} m "
+                        "a side footfall handles, and this one lies farthest out; check its coordinates are metres",
+                    )
+            width_m, depth_m = (float(side) + 2 * HEATMAP_MARGIN_M for side in span)
+        problem = grid_size_problem(width_m, depth_m, self.analytics.heatmap_cell_m)
+        if problem is not None:
+            # Point at the cell size where the file gives one, else at what sets the floor's size.
+            if "heatmap_cell_m" in self.analytics.model_fields_set:
+                where: Loc = ("analytics", "heatmap_cell_m")
+            elif plan is not None:
+                where = ("floor_plan", "size_m" if plan.size_m is not None else "metres_per_pixel")
+            else:
+                where = ("zones",) if self.zones else ("lines",)
+            raise _FieldProblem(where, problem)
         return self
 
     def camera(self, camera_id: str) -> CameraConfig:
@@ -475,6 +646,16 @@ class SiteConfig(_Strict):
 
     def lines_for(self, camera_id: str) -> list[LineConfig]:
         return [line for line in self.lines if line.counts_on(camera_id)]
+
+
+def _readable_image_size(image: Path | None) -> tuple[int, int] | None:
+    """The plan picture's size if it can be read now, else None (the file checks report why)."""
+    if image is None:
+        return None
+    try:
+        return floor_plan_image_size(image)
+    except SiteConfigError:
+        return None
 
 
 def floor_extent(config: SiteConfig, folder: Path | None = None) -> Extent | None:
@@ -492,15 +673,23 @@ def load_site_config(path: Path) -> SiteConfig:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SITE_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise SiteConfigError(f"{name}: no such site config file; check the path") from None
     except IsADirectoryError:
         raise SiteConfigError(f"{name}: is a folder; give the site config's YAML file") from None
-    except UnicodeDecodeError:
-        raise SiteConfigError(f"{name}: not a text file (not UTF-8); give the site config's YAML file") from None
     except OSError as exc:
         raise SiteConfigError(f"{name}: cannot read the site config ({exc.strerror or exc})") from None
+    if len(data) > MAX_SITE_CONFIG_BYTES:
+        raise SiteConfigError(
+            f"{name}: too large for a site config (over {MAX_SITE_CONFIG_BYTES // 1_000_000} MB; a real one is a few "
+            "kilobytes); check that this is the site config's YAML file"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SiteConfigError(f"{name}: not a text file (not UTF-8); give the site config's YAML file") from None
 
     root, data = _parse_yaml(text, name)
     if not isinstance(data, dict):
@@ -515,9 +704,84 @@ def load_site_config(path: Path) -> SiteConfig:
         raise SiteConfigError(_describe(exc, root, name)) from None
 
 
+_YAML12_FLOAT = re.compile(
+    r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$""",
+)
+
+
+class _SiteLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two changes for site configs.
+
+    Numbers in scientific notation without a dot or an exponent sign (`2e1`, `1e-3`, `1.5e3`) are floats, as in
+    YAML 1.2 (YAML 1.1 reads them as text). And the document is bounded while it is composed: at most
+    MAX_YAML_ALIASES alias uses, MAX_YAML_NODES values with every alias expanded (so a "billion laughs" alias bomb
+    stops at once, before anything is built from it) and MAX_YAML_DEPTH levels of nesting. A value YAML reads but
+    Python can't build (an invalid date, a 5000-digit number) is a YAML error at its line, not an exception."""
+
+    def __init__(self, text: str, name: str) -> None:
+        super().__init__(text)
+        self._name = name
+        self._depth = 0
+        self._aliases = 0
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}  # id(anchored node) → its size with aliases expanded, once composed
+
+    def _refuse(self, mark: yaml.Mark, problem: str) -> SiteConfigError:
+        return SiteConfigError(f"{self._name}:{mark.line + 1}: {problem}; check that this is the site config")
+
+    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+        self._expanded += nodes
+        if self._expanded > MAX_YAML_NODES:
+            raise self._refuse(
+                mark,
+                f"the document holds more than {MAX_YAML_NODES:,} values (aliases expanded), too many for a site "
+                "config",
+            )
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None:
+                self._aliases += 1
+                if self._aliases > MAX_YAML_ALIASES:
+                    raise self._refuse(event.start_mark, f"more than {MAX_YAML_ALIASES} aliases (*name)")
+                size = self._sizes.get(id(anchored))
+                if size is None:
+                    raise self._refuse(event.start_mark, f"the alias *{event.anchor} refers to a value it is part of")
+                self._count(size, event.start_mark)
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise self._refuse(event.start_mark, f"nested more than {MAX_YAML_DEPTH} levels deep")
+        before = self._expanded
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[id(node)] = self._expanded - before
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # e.g. `!!int` with no digits
+            shown = show_value(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            reason = " ".join(str(exc).split(": value has")[0].split())[:120]
+            raise SiteConfigError(
+                f"{self._name}:{node.start_mark.line + 1}: {shown} cannot be read ({reason}); correct it, or put it in "
+                "quotes if it is text"
+            ) from None
+
+
+_SiteLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
+
+
 def _parse_yaml(text: str, name: str) -> tuple[yaml.Node, Any]:
-    loader = yaml.SafeLoader(text)
+    loader: _SiteLoader | None = None
     try:
+        loader = _SiteLoader(text, name)  # the reader refuses control characters here already
         root = loader.get_single_node()
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
             raise SiteConfigError(
@@ -536,10 +800,17 @@ def _parse_yaml(text: str, name: str) -> tuple[yaml.Node, Any]:
         raise SiteConfigError(
             f"{where}: not valid YAML: {problem}{column}; check the indentation, colons and brackets there"
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else "character"
+        raise SiteConfigError(
+            f"{name}:{line}: not valid YAML: the control character {character} is not allowed in YAML text; remove it"
+        ) from None
     except yaml.YAMLError as exc:
         raise SiteConfigError(f"{name}: not valid YAML ({' '.join(str(exc).split())})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_duplicate_keys(root: yaml.Node, name: str) -> None:

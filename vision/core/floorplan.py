@@ -16,6 +16,8 @@ import numpy as np
 
 Extent = tuple[float, float, float, float]
 
+MAX_PLAN_PIXELS = 40_000_000  # a floor-plan picture of at most 40 megapixels (e.g. 8000 x 5000)
+
 
 @dataclass(frozen=True, slots=True)
 class FloorPlanMapping:

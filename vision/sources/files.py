@@ -270,22 +270,7 @@ class ImageSequenceSource:
         seqinfo_path = folder / "seqinfo.ini"
         if not seqinfo_path.is_file():
             raise SourceError(f"{folder}: not a MOTChallenge sequence (no seqinfo.ini); give a video file instead")
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(seqinfo_path)
-            section = parser["Sequence"]
-            self._image_dir = folder / section.get("imDir", "img1")
-            self._extension = section.get("imExt", ".jpg")
-            fps = float(section["frameRate"])
-            length = int(section["seqLength"])
-            width, height = int(section["imWidth"]), int(section["imHeight"])
-        except (KeyError, ValueError, configparser.Error) as exc:
-            raise SourceError(
-                f"{seqinfo_path}: malformed ({exc}); it needs a [Sequence] section with frameRate, seqLength, "
-                "imWidth and imHeight"
-            ) from None
-        if fps <= 0 or length <= 0:
-            raise SourceError(f"{seqinfo_path}: frameRate and seqLength must be positive")
+        fps, length, width, height = self._read_seqinfo(seqinfo_path)
         if not self._image_dir.is_dir():
             raise SourceError(f"{folder}: image folder {self._image_dir.name}/ is missing")
         if start is not None:
@@ -306,6 +291,59 @@ class ImageSequenceSource:
             start_time_origin=origin,
         )
         self.counters = SourceCounters()
+
+    # seqinfo.ini is a few lines; its numbers are checked against these bounds so that a damaged or hostile file is
+    # refused here, in one line, instead of failing later or writing NaN into run.json.
+    MAX_SEQINFO_BYTES = 64_000
+    MIN_FRAME_RATE = 0.001
+    MAX_FRAME_RATE = 1_000.0
+    MAX_FRAMES = 100_000_000
+    MAX_SIDE_PX = 100_000
+
+    def _read_seqinfo(self, path: Path) -> tuple[float, int, int, int]:
+        """(frameRate, seqLength, imWidth, imHeight) from seqinfo.ini, each checked; sets the image folder and
+        extension. SourceError, one line, for anything missing, malformed or out of bounds."""
+        needs = "it needs a [Sequence] section with frameRate, seqLength, imWidth and imHeight"
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(self.MAX_SEQINFO_BYTES + 1)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        if len(data) > self.MAX_SEQINFO_BYTES:
+            raise SourceError(f"{path}: too large for a seqinfo.ini (over 64 kB); {needs}")
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(data.decode("utf-8-sig"), str(path))
+            section = parser["Sequence"]
+            self._image_dir = self.folder / section.get("imDir", "img1")
+            self._extension = section.get("imExt", ".jpg")
+            fields = {key: section[key].strip() for key in ("frameRate", "seqLength", "imWidth", "imHeight")}
+        except UnicodeDecodeError:
+            raise SourceError(f"{path}: not a text file (not UTF-8); {needs}") from None
+        except KeyError as exc:
+            missing = "[Sequence] section" if exc.args[0] == "Sequence" else f"{exc.args[0]} line"
+            raise SourceError(f"{path}: malformed (no {missing}); {needs}") from None
+        except configparser.Error as exc:
+            reason = " ".join(str(exc).split())[:160]
+            raise SourceError(f"{path}: malformed ({reason}); {needs}") from None
+        try:
+            fps = float(fields["frameRate"])
+        except ValueError:
+            fps = -1.0
+        if not self.MIN_FRAME_RATE <= fps <= self.MAX_FRAME_RATE:  # NaN fails every comparison
+            raise SourceError(
+                f"{path}: frameRate {fields['frameRate'][:24]!r} must be a positive number of frames per second, "
+                f"from {self.MIN_FRAME_RATE:g} to {self.MAX_FRAME_RATE:g}"
+            )
+        whole = {}
+        limits = {"seqLength": self.MAX_FRAMES, "imWidth": self.MAX_SIDE_PX, "imHeight": self.MAX_SIDE_PX}
+        for key, highest in limits.items():
+            text = fields[key]
+            number = int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else None
+            if number is None or not 1 <= number <= highest:
+                raise SourceError(f"{path}: {key} {text[:24]!r} must be a positive whole number, at most {highest}")
+            whole[key] = number
+        return fps, whole["seqLength"], whole["imWidth"], whole["imHeight"]
 
     def frames(self, camera: str, sampler: EvenTimeSampler) -> Iterator[Frame]:
         import cv2
