@@ -16,7 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vision.core.errors import SourceError, SourceTruncatedError
-from vision.core.ids import redact_url
+from vision.core.ids import is_url, redact_url
 from vision.core.types import Frame
 from vision.sources.base import EvenTimeSampler, FrameSource, SourceCounters, SourceInfo
 
@@ -372,6 +372,11 @@ def open_source(location: str, start: datetime | None = None) -> FrameSource:
     """A source for a video file or a MOTChallenge sequence folder."""
     if start is not None and start.tzinfo is None:
         raise SourceError(f"start time {start.isoformat()} has no time zone; add one, e.g. +08:00 or Z")
+    if is_url(location):
+        raise SourceError(
+            f"{redact_url(location)}: footfall run reads video files and image-sequence folders, not live streams; "
+            "record the stream to a file first (e.g. ffmpeg -rtsp_transport tcp -i URL -t 3600 -c copy clip.mp4)"
+        )
     path = Path(location)
     if not path.exists():
         raise SourceError(f"{redact_url(location)}: no such file or folder; check the path")
