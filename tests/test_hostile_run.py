@@ -37,6 +37,7 @@ def run(out: Path, *extra: str | Path, video: str | Path = PETS_VIDEO):
         (("--camera", "../../etc"), ("camera id",)),
         (("--camera", "x" * 300), ("camera id",)),
         (("--start", "2026-13-45T99:00:00Z"), ("not an ISO 8601 time",)),
+        (("--start", "9999-12-31T23:00:00-14:00"), ("not a plausible recording time",)),
     ],
 )
 def test_bad_settings_leave_no_output_folder(tmp_path, extra, fragments):

@@ -19,6 +19,7 @@ from vision.config.build import CameraJob, camera_jobs, flow_plan
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
 from vision.core.ids import default_camera_id
+from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
 from vision.perception.track import TrackerKind, TrackerSettings
 from vision.runtime.batch import RunSettings, run_batch, unexpected_error
@@ -63,6 +64,8 @@ def parse_start(value: str | None) -> datetime | None:
         raise fail(f"--start {value!r} is not an ISO 8601 time; write e.g. 2026-11-22T09:30:00+08:00") from None
     if parsed.tzinfo is None:
         raise fail(f"--start {value!r} has no time zone; add one, e.g. {value}+08:00 or {value}Z")
+    if not is_plausible_start(parsed):
+        raise fail(f"--start {value!r} is not a plausible recording time ({PLAUSIBLE_RANGE})")
     return parsed
 
 

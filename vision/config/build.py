@@ -15,11 +15,9 @@ from vision.config.site import SiteConfig, floor_extent
 from vision.core.errors import SourceError
 from vision.core.floorplan import PlanPicture
 from vision.core.flow import FlowSettings
-from vision.core.grid import GridGeometry
+from vision.core.grid import HEATMAP_MARGIN_M, GridGeometry
 from vision.core.ids import check_camera_id
 from vision.core.places import CountingLine, Funnel, Zone
-
-HEATMAP_MARGIN_M = 2.0  # without a floor plan, the heatmap covers the zones and lines with this much around them
 
 
 @dataclass(frozen=True, slots=True)

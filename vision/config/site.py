@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -47,6 +47,7 @@ from vision.core.floorplan import MAX_PLAN_PIXELS, Extent, FloorPlanMapping
 from vision.core.grid import HEATMAP_MARGIN_M, MAX_FLOOR_SIDE_M, MIN_CELL_M, grid_size_problem
 from vision.core.ids import CAMERA_ID_RULE, is_camera_id, is_url
 from vision.core.places import MIN_LINE_LENGTH_M, LineSide, ZoneKind
+from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 
 SITE_CONFIG_VERSION = 1
 _MIN_AREA_M2 = 1e-9
@@ -60,8 +61,6 @@ MAX_YAML_ALIASES = 100
 MAX_YAML_DEPTH = 50
 MIN_METRES_PER_PIXEL = 0.0001
 MAX_METRES_PER_PIXEL = 100.0
-_EARLIEST_START = datetime(1970, 1, 2, tzinfo=UTC)
-_LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -376,9 +375,8 @@ class CameraConfig(_Strict):
     @field_validator("start")
     @classmethod
     def _plausible_start(cls, value: datetime | None) -> datetime | None:
-        # Far-off years overflow when frame times are added and converted between zones.
-        if value is not None and not _EARLIEST_START <= value < _LATEST_START:
-            raise ValueError(f"{value.isoformat()} is not a plausible recording time (1970 to 2199)")
+        if value is not None and value.tzinfo is not None and not is_plausible_start(value):
+            raise ValueError(f"{value.isoformat()} is not a plausible recording time ({PLAUSIBLE_RANGE})")
         return value
 
 

@@ -11,22 +11,28 @@ from vision.core.grid import GridGeometry
 from vision.core.places import CountingLine, Zone
 
 _PLAIN_PIXELS_PER_METRE = 40
+_PLAIN_MAX_SIDE = 4000
+_GRID_STEPS_M = (1, 5, 10, 50, 100, 500)
 _SCALE_WIDTH = 100
 _LOWEST_LEVEL = 50  # the faintest presence still shows against the plan
 _SCALE_PERCENTILE = 99  # one very busy cell should not wash out the rest
 
 
 def _plain_plan(geometry: GridGeometry) -> PlanPicture:
-    """A light background with a line every metre, standing in for a missing floor plan."""
-    mpp = 1.0 / _PLAIN_PIXELS_PER_METRE
-    width = round(geometry.columns * geometry.cell_m / mpp)
-    height = round(geometry.rows * geometry.cell_m / mpp)
+    """A light background with a grid line every metre (every 5, 10, … m on a large floor), standing in for a
+    missing floor plan; at most `_PLAIN_MAX_SIDE` pixels a side, however large the floor."""
+    width_m, depth_m = geometry.columns * geometry.cell_m, geometry.rows * geometry.cell_m
+    pixels_per_metre = min(_PLAIN_PIXELS_PER_METRE, _PLAIN_MAX_SIDE / max(width_m, depth_m, 1e-9))
+    width, height = max(1, round(width_m * pixels_per_metre)), max(1, round(depth_m * pixels_per_metre))
+    step_m = next(step for step in _GRID_STEPS_M if step * pixels_per_metre >= 20 or step == _GRID_STEPS_M[-1])
     image = np.full((height, width, 3), 245, np.uint8)
-    for metre in range(int(geometry.columns * geometry.cell_m) + 1):
-        cv2.line(image, (metre * _PLAIN_PIXELS_PER_METRE, 0), (metre * _PLAIN_PIXELS_PER_METRE, height), (215,) * 3)
-    for metre in range(int(geometry.rows * geometry.cell_m) + 1):
-        cv2.line(image, (0, metre * _PLAIN_PIXELS_PER_METRE), (width, metre * _PLAIN_PIXELS_PER_METRE), (215,) * 3)
-    return PlanPicture(image, FloorPlanMapping(mpp, (geometry.x0, geometry.y0)))
+    for metre in np.arange(0.0, width_m + 1e-9, step_m):
+        x = round(metre * pixels_per_metre)
+        cv2.line(image, (x, 0), (x, height), (215,) * 3)
+    for metre in np.arange(0.0, depth_m + 1e-9, step_m):
+        y = round(metre * pixels_per_metre)
+        cv2.line(image, (0, y), (width, y), (215,) * 3)
+    return PlanPicture(image, FloorPlanMapping(1.0 / pixels_per_metre, (geometry.x0, geometry.y0)))
 
 
 def _cell_values_per_pixel(person_seconds: np.ndarray, geometry: GridGeometry, plan: PlanPicture) -> np.ndarray:

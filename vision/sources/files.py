@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vision.core.errors import SourceError, SourceTruncatedError
 from vision.core.ids import is_url, redact_url
+from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.core.types import Frame
 from vision.sources.base import EvenTimeSampler, FrameSource, SourceCounters, SourceInfo
 
@@ -28,9 +29,10 @@ def _parse_creation_time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    if parsed.year < 1990:  # muxers write 1970 or 1904 when they had no clock
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.year < 1990 or not is_plausible_start(parsed):  # muxers write 1970 or 1904 when they had no clock
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def _mtime(path: Path) -> datetime:
@@ -372,6 +374,8 @@ def open_source(location: str, start: datetime | None = None) -> FrameSource:
     """A source for a video file or a MOTChallenge sequence folder."""
     if start is not None and start.tzinfo is None:
         raise SourceError(f"start time {start.isoformat()} has no time zone; add one, e.g. +08:00 or Z")
+    if start is not None and not is_plausible_start(start):
+        raise SourceError(f"start time {start.isoformat()} is not a plausible recording time ({PLAUSIBLE_RANGE})")
     if is_url(location):
         raise SourceError(
             f"{redact_url(location)}: footfall run reads video files and image-sequence folders, not live streams; "
