@@ -19,6 +19,7 @@ import numpy as np
 from vision.config.calibration_file import CALIBRATION_FORMAT, CALIBRATION_VERSION
 from vision.core.errors import CalibrationError
 from vision.core.geometry import GroundProjector
+from vision.core.textfile import read_bounded_text
 from vision.sinks.atomic import atomic_output
 
 MIN_PAIRS = 4
@@ -207,24 +208,7 @@ def read_point_pairs_csv(path: Path) -> PointPairs:
     """Point pairs from a CSV with a header `u,v,x,y` (image pixels, floor metres); other columns are ignored. A
     UTF-8 byte-order mark (as spreadsheet programs write) is fine; anything that is not MAX_PAIRS rows or fewer of
     finite numbers is a CalibrationError naming the file and line."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_POINTS_CSV_BYTES + 1)
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such points file; check the path") from None
-    except IsADirectoryError:
-        raise CalibrationError(f"{path}: is a folder; give the points CSV file") from None
-    except OSError as exc:
-        raise CalibrationError(f"{path}: cannot read the points file ({exc.strerror or exc})") from None
-    if len(data) > MAX_POINTS_CSV_BYTES:
-        raise CalibrationError(
-            f"{path}: too large for a points file (over {MAX_POINTS_CSV_BYTES // 1_000_000} MB); check that this is "
-            "the CSV of point pairs"
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CalibrationError(f"{path}: not a text file (not UTF-8); give the CSV of point pairs (u,v,x,y)") from None
+    text = read_bounded_text(path, "points", MAX_POINTS_CSV_BYTES, CalibrationError)
     rows = []
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -374,7 +374,7 @@ def test_load_calibration_reads_a_file(tmp_path: Path, pets: GroundProjector, fe
         pytest.param(None, ["no such calibration file"], id="missing-file"),
         pytest.param('{"format": "footfall-calibration",\n "version": 1,', ["not valid JSON", "line 2"], id="bad-json"),
         pytest.param("", ["not valid JSON", "line 1"], id="empty-file"),
-        pytest.param(b"\xff\xfe\x00garbage", ["cannot read"], id="not-utf8"),
+        pytest.param(b"\xff\xfe\x00garbage", ["not a text file (not UTF-8)"], id="not-utf8"),
         pytest.param('{"model": "opencv"}', ["not a footfall calibration"], id="no-format"),
     ],
 )

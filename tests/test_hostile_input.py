@@ -478,7 +478,7 @@ CASES = [
         "calibrate-lens-file-binary",
         "footfall",
         calibrate(first_frame, setup=with_intrinsics(b"\x00\xff" * 100)),
-        ("lens.json", "not text"),
+        ("lens.json", "not a text file"),
     ),
     Case(
         "calibrate-saved-points-nan",

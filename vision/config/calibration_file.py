@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vision.config.problems import dotted_path, first_problem, show_value
 from vision.core.errors import CalibrationError
 from vision.core.geometry import GroundProjector, ground_homography_from_pose
+from vision.core.textfile import read_bounded_text
 
 CALIBRATION_FORMAT = "footfall-calibration"
 CALIBRATION_VERSION = 1
@@ -204,23 +205,9 @@ def number_problem(exc: ValidationError, skip: int = 0, no_path: str = "calibrat
 def read_json_file(path: Path, what: str, limit: int = MAX_CALIBRATION_BYTES) -> Any:
     """A JSON file's document, or CalibrationError (one line) naming the file as `what` it was meant to be: missing,
     a folder, too large, not UTF-8 or not JSON (a UTF-8 byte-order mark is fine)."""
+    text = read_bounded_text(path, what, limit, CalibrationError)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such {what} file; check the path") from None
-    except IsADirectoryError:
-        raise CalibrationError(f"{path}: is a folder; give the {what} file (JSON)") from None
-    except OSError as exc:
-        raise CalibrationError(f"{path}: cannot read the {what} file ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise CalibrationError(
-            f"{path}: too large for a {what} file (over {limit // 1000} kB); check that this is the right file"
-        )
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise CalibrationError(f"{path}: cannot read the {what} file: not text (not UTF-8); give the JSON") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CalibrationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:

@@ -47,6 +47,7 @@ from vision.core.floorplan import MAX_PLAN_PIXELS, Extent, FloorPlanMapping
 from vision.core.grid import HEATMAP_MARGIN_M, MAX_FLOOR_SIDE_M, MIN_CELL_M, grid_size_problem
 from vision.core.ids import CAMERA_ID_RULE, is_camera_id, is_url
 from vision.core.places import MIN_LINE_LENGTH_M, LineSide, ZoneKind
+from vision.core.textfile import read_bounded_text
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 
 SITE_CONFIG_VERSION = 1
@@ -670,24 +671,7 @@ def load_site_config(path: Path) -> SiteConfig:
     Raises SiteConfigError, one line naming the file, line and field, for any problem."""
     path = Path(path)
     name = str(path)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SITE_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise SiteConfigError(f"{name}: no such site config file; check the path") from None
-    except IsADirectoryError:
-        raise SiteConfigError(f"{name}: is a folder; give the site config's YAML file") from None
-    except OSError as exc:
-        raise SiteConfigError(f"{name}: cannot read the site config ({exc.strerror or exc})") from None
-    if len(data) > MAX_SITE_CONFIG_BYTES:
-        raise SiteConfigError(
-            f"{name}: too large for a site config (over {MAX_SITE_CONFIG_BYTES // 1_000_000} MB; a real one is a few "
-            "kilobytes); check that this is the site config's YAML file"
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SiteConfigError(f"{name}: not a text file (not UTF-8); give the site config's YAML file") from None
+    text = read_bounded_text(path, "site config", MAX_SITE_CONFIG_BYTES, SiteConfigError, "; a real one is a few kB")
 
     root, data = _parse_yaml(text, name)
     if not isinstance(data, dict):
