@@ -189,42 +189,28 @@ class SiteInfo(_Strict):
         return ZoneInfo(self.timezone)
 
 
-def image_header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) a PNG or JPEG file declares in its header, read without decoding the picture (so a small file
-    that declares a gigapixel picture costs nothing); None for other formats or a header that can't be read."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(32)
-            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-            if not head.startswith(b"\xff\xd8"):
-                return None
-            handle.seek(2)
-            for _ in range(10_000):  # JPEG segments up to the frame header (SOF), which holds the size
-                marker = handle.read(4)
-                if len(marker) < 4 or marker[0] != 0xFF:
-                    return None
-                kind, length = marker[1], int.from_bytes(marker[2:4], "big")
-                if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
-                    frame = handle.read(5)  # precision, height, width
-                    if len(frame) < 5:
-                        return None
-                    return int.from_bytes(frame[3:5], "big"), int.from_bytes(frame[1:3], "big")
-                handle.seek(length - 2, os.SEEK_CUR)
-    except OSError:
-        return None
-    return None
-
-
 def check_picture_size(path: Path, what: str) -> None:
-    """Raises ValueError naming the picture when its header declares more than MAX_PLAN_PIXELS pixels (nothing is
-    decoded)."""
-    size = image_header_size(path)
-    if size is not None and size[0] * size[1] > MAX_PLAN_PIXELS:
-        raise ValueError(
-            f"{path}: the {what} is {size[0]} x {size[1]} pixels, more than the {MAX_PLAN_PIXELS // 1_000_000} "
-            "megapixels footfall reads; scale it down"
+    """Raises ValueError naming the picture when its header declares more than MAX_PLAN_PIXELS pixels. Pillow reads
+    the header only, so a small file that declares a gigapixel picture costs nothing; a file Pillow can't identify
+    passes here and is judged when it is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    def too_large(size: str) -> ValueError:
+        limit = MAX_PLAN_PIXELS // 1_000_000
+        return ValueError(
+            f"{path}: the {what} is {size}, more than the {limit} megapixels footfall reads; scale it down"
         )
+
+    try:
+        with Image.open(path) as image:  # lazy: the header only
+            width, height = image.size
+    except Image.DecompressionBombError as exc:  # Pillow's own, far larger, limit: the message gives the pixels
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        raise too_large(f"{int(pixels[1]) / 1e6:,.0f} megapixels" if pixels else "huge") from None
+    except (OSError, UnidentifiedImageError, ValueError):
+        return
+    if width * height > MAX_PLAN_PIXELS:
+        raise too_large(f"{width} x {height} pixels")
 
 
 @functools.lru_cache(maxsize=16)
