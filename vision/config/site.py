@@ -207,7 +207,8 @@ def check_picture_size(path: Path, what: str) -> None:
     except Image.DecompressionBombError as exc:  # Pillow's own, far larger, limit: the message gives the pixels
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         raise too_large(f"{int(pixels[1]) / 1e6:,.0f} megapixels" if pixels else "huge") from None
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, ImportError):
+        # ImportError: once Ultralytics is imported, its patched Image.open tries a HEIF plugin on unknown files
         return
     if width * height > MAX_PLAN_PIXELS:
         raise too_large(f"{width} x {height} pixels")
