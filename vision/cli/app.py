@@ -260,3 +260,61 @@ def validate_command(
         xmin, ymin, xmax, ymax = extent
         typer.echo(f"floor plan: {xmax - xmin:g} x {ymax - ymin:g} m from ({xmin:g}, {ymin:g})")
     typer.echo("ok")
+
+
+@app.command("report")
+def report_command(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Output folders of `footfall run` (one or many).", metavar="OUT...")
+    ],
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day (2026-11-01) or time, in the site's time zone.")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Last day (included) or time (excluded).")] = None,
+    cameras: Annotated[str | None, typer.Option(help="Cameras to include, comma-separated (default: all).")] = None,
+    bucket: Annotated[str, typer.Option(help="Time buckets: hour, day or week.")] = "hour",
+    compare_from: Annotated[str | None, typer.Option(help="First day of the period to compare with.")] = None,
+    compare_to: Annotated[str | None, typer.Option(help="Last day of the period to compare with.")] = None,
+    min_visitors: Annotated[
+        int, typer.Option(help="Figures resting on fewer distinct tracks are shown as <N (privacy).")
+    ] = 5,
+    browser_s: Annotated[float, typer.Option(help="Time in view from which a track is a browser, seconds.")] = 10.0,
+    dweller_s: Annotated[float, typer.Option(help="Time in view from which a track is a dweller, seconds.")] = 120.0,
+    smooth_m: Annotated[float, typer.Option(help="Heatmap smoothing kernel (Gaussian sigma), metres.")] = 0.5,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
+) -> None:
+    """Figures for any period from the outputs on disk: report/index.html (works offline), a CSV per table and
+    report/summary.json."""
+    from zoneinfo import ZoneInfo
+
+    from vision.report.build import ReportOptions, build_report
+    from vision.report.inputs import BUCKETS, open_run_folders, parse_period
+    from vision.report.write import write_report
+
+    try:
+        if bucket not in BUCKETS:
+            raise fail(f"--bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
+        if (compare_from is None) != (compare_to is None):
+            raise fail("--compare-from and --compare-to go together; give both, or neither")
+        runs = open_run_folders(folders)
+        zone = ZoneInfo(runs.site.timezone)
+        options = ReportOptions(
+            period=parse_period(since, until, zone, ("--from", "--to")),
+            compare=parse_period(compare_from, compare_to, zone, ("--compare-from", "--compare-to")),
+            cameras=tuple(name.strip() for name in cameras.split(",") if name.strip()) if cameras else None,
+            bucket=bucket,  # type: ignore[arg-type]  # checked above
+            min_visitors=min_visitors,
+            browser_s=browser_s,
+            dweller_s=dweller_s,
+            smooth_m=smooth_m,
+        )
+        report = build_report(runs, options)
+        write_report(report, out)
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    span = report.main.span
+    covered = f"{span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M}" if span else "no data"
+    typer.echo(
+        f"report on {', '.join(report.cameras)} ({covered}, {report.timezone}): {out / 'index.html'}, "
+        f"{out / 'summary.json'} and a CSV per table"
+    )

@@ -27,7 +27,7 @@ from vision.runtime.output_folder import RUN_FILE, OutputFolder
 from vision.runtime.preflight import check_jobs, open_job
 from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.runtime.run_report import CameraReport, RunReport, overall_status
-from vision.runtime.site_outputs import site_flow, write_site_outputs
+from vision.runtime.site_outputs import SITE_FILE, site_description, site_flow, write_site_outputs
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
 from vision.sinks.mot import MotSink
@@ -241,6 +241,9 @@ def run_batch(
     flow = site_flow(settings.flow) if settings.flow is not None else None
     report.status = "running"
     try:
+        if settings.flow is not None:
+            write_json_atomic(out_dir / SITE_FILE, site_description(settings.flow))
+            report.site_outputs = [SITE_FILE]
         checkpoint()
         cameras = [job.camera for job in jobs]
         report.cameras = [
@@ -258,7 +261,7 @@ def run_batch(
                 log.info("%s: %s", job.camera, camera_report.error)
             checkpoint()
         if flow is not None and settings.flow is not None:
-            report.site_outputs = write_site_outputs(out_dir, flow, settings.flow)
+            report.site_outputs += write_site_outputs(out_dir, flow, settings.flow)
     except KeyboardInterrupt:
         raise
     except FootfallError as exc:

@@ -22,6 +22,41 @@ def site_flow(plan: FlowPlan) -> SiteFlow:
     return SiteFlow(plan.zones, plan.lines, plan.funnels, plan.settings, ZoneInfo(plan.timezone), plan.grid)
 
 
+SITE_FILE = "site.json"
+
+
+def site_description(plan: FlowPlan) -> dict:
+    """What a report needs to know of the site a run analysed, beside its datasets: time zone, zones (kind, area,
+    outline), lines, funnels, thresholds and the heatmap grid. Written as OUT/site.json when the run starts."""
+    return {
+        "site": plan.site_id,
+        "timezone": plan.timezone,
+        "settings": asdict(plan.settings),
+        "zones": [
+            {
+                "name": zone.name,
+                "kind": zone.kind,
+                "area_m2": zone.area_m2,
+                "polygon": [list(point) for point in zone.polygon.exterior.coords[:-1]],
+                "cameras": sorted(zone.cameras) if zone.cameras is not None else None,
+            }
+            for zone in plan.zones
+        ],
+        "lines": [
+            {
+                "name": line.name,
+                "a": list(line.a),
+                "b": list(line.b),
+                "in_side": line.in_side,
+                "cameras": sorted(line.cameras) if line.cameras is not None else None,
+            }
+            for line in plan.lines
+        ],
+        "funnels": [{"name": funnel.name, "steps": list(funnel.steps)} for funnel in plan.funnels],
+        "grid": plan.grid.to_json() if plan.grid is not None else None,
+    }
+
+
 def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[str]:
     """Writes summary.json and the heatmaps; returns their paths relative to `out_dir`."""
     written: list[Path] = []

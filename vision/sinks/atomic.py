@@ -41,7 +41,7 @@ class AtomicFile:
     def commit(self) -> None:
         try:
             self.handle.flush()
-            os.fchmod(self.handle.fileno(), 0o666 & ~_umask())  # mkstemp creates 0600 whatever the umask
+            os.fchmod(self.handle.fileno(), 0o666 & ~current_umask())  # mkstemp creates 0600 whatever the umask
             os.fsync(self.handle.fileno())
             self.handle.close()
             os.replace(self._temporary, self.path)
@@ -62,7 +62,7 @@ def write_failure(path: Path, exc: OSError) -> OutputError:
     return OutputError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); {hint}")
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process's umask, read without changing it where Linux allows (os.umask can only set it)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:

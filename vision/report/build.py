@@ -1,0 +1,247 @@
+"""A report's content: every table for the period (and the comparison period), privacy suppression applied, the
+smoothed heatmap grid, and the headline figures compared between periods. Nothing here draws or writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from vision.analytics.summary import steps_reached
+from vision.report import queries
+from vision.report.inputs import Bucket, Period, ReportError, RunFolders
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    period: Period | None = None
+    compare: Period | None = None
+    cameras: tuple[str, ...] | None = None
+    bucket: Bucket = "hour"
+    min_visitors: int = 5
+    browser_s: float = 10.0
+    dweller_s: float = 120.0
+    smooth_m: float = 0.5
+    top_paths: int = 10
+    cold_share: float = 0.25  # a zone below this share of the median zone's person-seconds per m² is cold
+
+    def __post_init__(self) -> None:
+        if self.min_visitors < 1:
+            raise ReportError(f"--min-visitors must be at least 1, got {self.min_visitors}")
+        if not 0 < self.browser_s < self.dweller_s:
+            raise ReportError(
+                f"segment thresholds must satisfy 0 < --browser-s < --dweller-s, got {self.browser_s:g} and "
+                f"{self.dweller_s:g}"
+            )
+        if not self.smooth_m >= 0:
+            raise ReportError(f"--smooth-m must be 0 or more metres, got {self.smooth_m}")
+
+
+@dataclass(slots=True)
+class PeriodFigures:
+    """Every table of one period, as row dicts, before suppression."""
+
+    label: str
+    span: tuple[datetime, datetime] | None
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    heatmap: np.ndarray | None = None
+    heatmap_tracks: int = 0
+
+
+@dataclass(slots=True)
+class Report:
+    site: str
+    timezone: str
+    cameras: list[str]
+    folders: list[str]
+    options: ReportOptions
+    generated_at: datetime
+    main: PeriodFigures
+    grid: dict | None
+    zone_shapes: list[dict] = field(default_factory=list)
+    comparison: list[dict] | None = None
+    compare_label: str | None = None
+
+
+# Which count each table's privacy rests on, and which of its columns are suppressed with it.
+_SUPPRESSED = {
+    "cameras": ("tracks", ("tracks", "samples")),
+    "lines_by_bucket": ("tracks", ("in", "out", "tracks")),
+    "lines_by_hour_of_day": ("tracks", ("in", "out", "tracks")),
+    "zones": (
+        "visitors",
+        ("visits", "visitors", "dwell_median_s", "dwell_p90_s", "person_seconds", "person_seconds_per_m2"),
+    ),
+    "people_in_view": ("tracks", ("people", "tracks")),
+    "people_per_zone": ("tracks", ("people", "tracks")),
+    "tracks_per_bucket": ("tracks", ("tracks", "time_in_view_median_s")),
+    "segments": ("tracks", ("tracks", "share")),
+    "top_paths": ("tracks", ("tracks",)),
+    "transitions": ("tracks", ("moves", "tracks")),
+    "funnels": ("tracks", ("tracks", "conversion_from_previous", "conversion_from_start")),
+    "queue_waits": ("tracks", ("visits", "tracks", "wait_p50_s", "wait_p90_s", "wait_p95_s")),
+}
+
+
+def suppress(table: str, rows: list[dict], min_visitors: int) -> list[dict]:
+    """Rows with every figure that rests on fewer than `min_visitors` distinct tracks replaced by "<k"."""
+    count_column, columns = _SUPPRESSED[table]
+    hidden = f"<{min_visitors}"
+    out = []
+    for row in rows:
+        count = row.get(count_column)
+        if isinstance(count, int | float) and count < min_visitors:
+            row = {**row, **{column: hidden for column in columns if column in row}}
+        out.append(row)
+    return out
+
+
+def _funnels(funnel_steps: list[dict], paths: list[dict]) -> list[dict]:
+    rows = []
+    for funnel in funnel_steps:
+        steps = list(funnel["steps"])
+        reached = [0] * len(steps)
+        for path in paths:
+            for index in range(steps_reached(list(path["path"]), steps)):
+                reached[index] += path["tracks"]
+        for index, zone in enumerate(steps):
+            previous = reached[index - 1] if index else None
+            rows.append(
+                {
+                    "funnel": funnel["name"],
+                    "step": index + 1,
+                    "zone": zone,
+                    "tracks": reached[index],
+                    "conversion_from_previous": round(reached[index] / previous, 4) if previous else None,
+                    "conversion_from_start": round(reached[index] / reached[0], 4) if reached[0] else None,
+                }
+            )
+    return rows
+
+
+def _flag_cold(zones: list[dict], cold_share: float) -> list[dict]:
+    densities = [zone["person_seconds_per_m2"] for zone in zones]
+    typical = float(np.median(densities)) if densities else 0.0
+    return [{**zone, "cold": bool(zone["person_seconds_per_m2"] < cold_share * typical)} for zone in zones]
+
+
+def period_figures(runs: RunFolders, options: ReportOptions, period: Period | None) -> PeriodFigures:
+    """Every table of one period, straight from DuckDB."""
+    scope = queries.Scope(
+        start=period.start if period else None,
+        end=period.end if period else None,
+        cameras=options.cameras,
+        bucket=options.bucket,
+    )
+    con = queries.connect(runs, scope)
+    try:
+        span = queries.data_span(con)
+        figures = PeriodFigures(label=period.label if period else "all data", span=span)
+        if span is None:
+            return figures
+        paths = queries.zone_sequences(con)
+        tables = figures.tables
+        tables["cameras"] = queries.cameras_in_view(con)
+        tables["lines_by_bucket"] = queries.line_counts(con, options.bucket)
+        tables["lines_by_hour_of_day"] = queries.line_counts_by_hour_of_day(con)
+        tables["zones"] = _flag_cold(queries.zone_figures(con), options.cold_share)
+        tables["people_in_view"] = queries.occupancy(con, options.bucket, "view")
+        tables["people_per_zone"] = queries.occupancy(con, options.bucket, "zones")
+        tables["tracks_per_bucket"] = queries.tracks_per_bucket(con, options.bucket)
+        tables["segments"] = queries.segments(con, options.browser_s, options.dweller_s)
+        tables["top_paths"] = [
+            {"path": " → ".join(row["path"]), "tracks": row["tracks"]} for row in paths[: options.top_paths]
+        ]
+        tables["transitions"] = queries.transitions(con)
+        tables["funnels"] = _funnels(runs.site.funnels, paths)
+        tables["queue_waits"] = queries.queue_waits(con)
+        grid = runs.site.grid
+        if grid is not None:
+            grid_rows, grid_columns = int(grid["rows"]), int(grid["columns"])
+            heatmap = np.zeros((grid_rows, grid_columns))
+            for row, column, seconds in queries.heatmap_cells(con, grid, runs.site.max_gap_s):
+                heatmap[row, column] += seconds
+            sigma = options.smooth_m / float(grid["cell_m"])
+            figures.heatmap = gaussian_filter(heatmap, sigma) if sigma > 0 else heatmap
+            figures.heatmap_tracks = sum(row["tracks"] for row in tables["cameras"])
+        return figures
+    finally:
+        con.close()
+
+
+def _headline(figures: PeriodFigures) -> dict[str, tuple[float, int]]:
+    """Figure name → (value, distinct tracks it rests on), for the before/after comparison."""
+    tables = figures.tables
+    out: dict[str, tuple[float, int]] = {}
+    tracks = sum(row["tracks"] for row in tables.get("cameras", []))
+    out["tracks"] = (tracks, tracks)
+    for line in {row["line"] for row in tables.get("lines_by_hour_of_day", [])}:
+        line_rows = [row for row in tables["lines_by_hour_of_day"] if row["line"] == line]
+        behind = sum(row["tracks"] for row in line_rows)
+        out[f"line {line}: in"] = (sum(row["in"] for row in line_rows), behind)
+        out[f"line {line}: out"] = (sum(row["out"] for row in line_rows), behind)
+    for zone in tables.get("zones", []):
+        name, visitors = zone["zone"], zone["visitors"]
+        out[f"zone {name}: visits"] = (zone["visits"], visitors)
+        out[f"zone {name}: visitors"] = (visitors, visitors)
+        if zone["dwell_median_s"] is not None:
+            out[f"zone {name}: dwell median (s)"] = (zone["dwell_median_s"], visitors)
+        out[f"zone {name}: person-seconds per m²"] = (zone["person_seconds_per_m2"], visitors)
+    for segment in tables.get("segments", []):
+        out[f"segment {segment['segment']}: share"] = (segment["share"], tracks)
+    return out
+
+
+def compare(before: PeriodFigures, after: PeriodFigures, min_visitors: int) -> list[dict]:
+    """Each headline figure in both periods with its change, largest relative changes first; figures resting on
+    fewer than `min_visitors` tracks in either period are suppressed and listed last."""
+    first, second = _headline(before), _headline(after)
+    hidden = f"<{min_visitors}"
+    rows = []
+    for name in sorted(set(first) | set(second)):
+        (a, a_tracks), (b, b_tracks) = first.get(name, (0, 0)), second.get(name, (0, 0))
+        if min(a_tracks, b_tracks) < min_visitors:
+            rows.append({"figure": name, "before": hidden, "after": hidden, "change": None, "change_pct": None})
+            continue
+        change = round(b - a, 4)
+        pct = round(100.0 * change / a, 1) if a else None
+        rows.append({"figure": name, "before": a, "after": b, "change": change, "change_pct": pct})
+    rows.sort(key=lambda row: (row["change_pct"] is None, -abs(row["change_pct"] or 0), row["figure"]))
+    return rows
+
+
+def build_report(runs: RunFolders, options: ReportOptions) -> Report:
+    """The report's content; ReportError when the period holds no data at all."""
+    main = period_figures(runs, options, options.period)
+    if main.span is None:
+        where = f" in the period {options.period.label}" if options.period else ""
+        cameras = f" for cameras {', '.join(options.cameras)}" if options.cameras else ""
+        everything = period_figures(runs, ReportOptions(cameras=options.cameras), None).span
+        held = (
+            f"; the data covers {everything[0]:%Y-%m-%d %H:%M} to {everything[1]:%Y-%m-%d %H:%M}" if everything else ""
+        )
+        raise ReportError(f"no tracks{where}{cameras} in {', '.join(map(str, runs.folders))}{held}")
+    comparison, compare_label = None, None
+    if options.compare is not None:
+        before = period_figures(runs, options, options.compare)
+        comparison, compare_label = compare(before, main, options.min_visitors), before.label
+    cameras = sorted({row["camera"] for row in main.tables["cameras"]})
+    return Report(
+        site=runs.site.site_id,
+        timezone=runs.site.timezone,
+        cameras=cameras,
+        folders=[str(folder) for folder in runs.folders],
+        options=options,
+        generated_at=datetime.now(tz=UTC),
+        main=main,
+        grid=runs.site.grid,
+        zone_shapes=runs.site.zones,
+        comparison=comparison,
+        compare_label=compare_label,
+    )
+
+
+def suppressed_tables(report: Report) -> dict[str, list[dict]]:
+    return {name: suppress(name, rows, report.options.min_visitors) for name, rows in report.main.tables.items()}

@@ -1,0 +1,136 @@
+"""What a report reads: one or many run output folders (each with its `run.json`, and for a site run its
+`site.json`), the period asked for in the site's time zone, and the cameras to include."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from vision.core.errors import FootfallError
+
+Bucket = Literal["hour", "day", "week"]
+BUCKETS: tuple[str, ...] = ("hour", "day", "week")
+DATASETS = ("tracks", "events", "visits")
+
+
+class ReportError(FootfallError):
+    """Output folders, dates or options a report cannot be made from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The site the runs analysed, from their `site.json` (or a bare camera run's defaults)."""
+
+    site_id: str
+    timezone: str
+    zones: list[dict]
+    lines: list[dict]
+    funnels: list[dict]
+    grid: dict | None
+    max_gap_s: float
+
+    @property
+    def has_floor(self) -> bool:
+        return bool(self.zones or self.lines or self.grid)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFolders:
+    folders: list[Path]
+    site: Site
+
+    def dataset(self, name: str) -> list[str]:
+        """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table)."""
+        return [str(folder / name / "**" / "*.parquet") for folder in self.folders if (folder / name).is_dir()]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: cannot be read ({exc}); the output folder is damaged") from None
+    if not isinstance(document, dict):
+        raise ReportError(f"{path}: not a footfall record; the output folder is damaged")
+    return document
+
+
+def _site_of(folder: Path) -> Site:
+    site_file = folder / "site.json"
+    if not site_file.is_file():
+        return Site(site_id="", timezone="UTC", zones=[], lines=[], funnels=[], grid=None, max_gap_s=2.0)
+    document = _read_json(site_file)
+    return Site(
+        site_id=str(document.get("site", "")),
+        timezone=str(document.get("timezone", "UTC")),
+        zones=list(document.get("zones") or []),
+        lines=list(document.get("lines") or []),
+        funnels=list(document.get("funnels") or []),
+        grid=document.get("grid"),
+        max_gap_s=float((document.get("settings") or {}).get("max_gap_s", 2.0)),
+    )
+
+
+def open_run_folders(folders: list[Path]) -> RunFolders:
+    """The run output folders, checked: each is a footfall output (its run.json), and all describe one site."""
+    if not folders:
+        raise ReportError("no output folders given; name one or more folders that `footfall run` wrote")
+    sites: list[Site] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise ReportError(f"{folder}: no such folder; give a folder that `footfall run` wrote (--out)")
+        if not (folder / "run.json").is_file():
+            raise ReportError(f"{folder}: not a footfall output (no run.json); give a folder that `footfall run` wrote")
+        record = _read_json(folder / "run.json")
+        if record.get("status") == "running":
+            pass  # a run still going on (or killed): what reached disk is reported, as for a live service
+        if not any((folder / name).is_dir() for name in DATASETS):
+            raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/); the run analysed nothing")
+        sites.append(_site_of(folder))
+    first = sites[0]
+    for folder, site in zip(folders[1:], sites[1:], strict=True):
+        if (site.site_id, site.timezone) != (first.site_id, first.timezone):
+            raise ReportError(
+                f"{folder}: is a run of site {site.site_id or '(none)'} ({site.timezone}), not of "
+                f"{first.site_id or '(none)'} ({first.timezone}) like {folders[0]}; report one site at a time"
+            )
+    with_floor = next((site for site in sites if site.has_floor), first)
+    return RunFolders(folders=list(folders), site=with_floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) as time-zone-aware times; `label` as the user gave it."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+def parse_day_or_time(value: str, option: str, zone: ZoneInfo, end: bool) -> datetime:
+    """A date (`2026-11-22`: the whole day, so an end date includes its day) or a time (`2026-11-22T12:00`), in
+    the site's time zone unless it names its own."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReportError(
+            f"{option} {value!r} is not a date or time; write e.g. 2026-11-22 or 2026-11-22T12:00"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+
+def parse_period(start: str | None, end: str | None, zone: ZoneInfo, options: tuple[str, str]) -> Period | None:
+    """The period between two optional bounds; None when neither is given (everything on disk)."""
+    if start is None and end is None:
+        return None
+    low = parse_day_or_time(start, options[0], zone, end=False) if start else datetime(1970, 1, 2, tzinfo=zone)
+    high = parse_day_or_time(end, options[1], zone, end=True) if end else datetime(2200, 1, 1, tzinfo=zone)
+    if high <= low:
+        raise ReportError(f"{options[1]} {end} is not after {options[0]} {start}; the period would be empty")
+    return Period(low, high, f"{start or '…'} to {end or '…'}")
