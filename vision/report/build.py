@@ -85,6 +85,18 @@ _SUPPRESSED = {
 }
 
 
+_FLOOR_TABLES = {
+    "lines_by_bucket": "events",
+    "lines_by_hour_of_day": "events",
+    "zones": "visits",
+    "people_per_zone": "visits",
+    "top_paths": "visits",
+    "transitions": "visits",
+    "funnels": "visits",
+    "queue_waits": "visits",
+}
+
+
 def suppress(table: str, rows: list[dict], min_visitors: int) -> list[dict]:
     """Rows with every figure that rests on fewer than `min_visitors` distinct tracks replaced by "<k"."""
     count_column, columns = _SUPPRESSED[table]
@@ -157,6 +169,9 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         tables["transitions"] = queries.transitions(con)
         tables["funnels"] = _funnels(runs.site.funnels, paths)
         tables["queue_waits"] = queries.queue_waits(con)
+        for name, needs in _FLOOR_TABLES.items():
+            if not queries.has_view(con, needs):
+                del tables[name]  # a run without a site has no zones or lines: those tables are left out
         grid = runs.site.grid
         if grid is not None:
             grid_rows, grid_columns = int(grid["rows"]), int(grid["columns"])
