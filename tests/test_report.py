@@ -337,3 +337,16 @@ def test_a_new_report_replaces_an_earlier_one_whole(shop, tmp_path):
 def test_timezone_of_synthetic_site_is_respected():
     assert local(29, 12).astimezone(UTC).hour == 11 and local(28, 12).astimezone(UTC).hour == 12
     assert (local(30, 9) - local(29, 9)) == timedelta(days=1)
+
+
+def test_a_run_without_a_site_gets_the_figures_that_need_no_floor(tmp_path):
+    import shutil
+
+    out = tmp_path / "plain"
+    write_output(out, "cam", [(local(27, 10, minute), 30.0) for minute in range(0, 60, 6)])
+    for name in ("visits", "events", "site.json"):
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    report = report_of(tmp_path, out, "--min-visitors", "1")
+    assert list(report["tables"]) == ["cameras", "people_in_view", "tracks_per_bucket", "segments"]
+    assert report["timezone"] == "UTC" and report["tables"]["cameras"][0]["tracks"] == 10
