@@ -350,3 +350,29 @@ def test_a_run_without_a_site_gets_the_figures_that_need_no_floor(tmp_path):
     report = report_of(tmp_path, out, "--min-visitors", "1")
     assert list(report["tables"]) == ["cameras", "people_in_view", "tracks_per_bucket", "segments"]
     assert report["timezone"] == "UTC" and report["tables"]["cameras"][0]["tracks"] == 10
+
+
+def test_heatmap_is_drawn_over_the_floor_plan_the_run_recorded(tmp_path):
+    import cv2
+
+    from vision.config.build import FlowPlan
+    from vision.core.floorplan import FloorPlanMapping, PlanPicture
+    from vision.core.flow import FlowSettings
+    from vision.core.grid import GridGeometry
+    from vision.runtime.site_outputs import write_site_description
+
+    out = tmp_path / "out"
+    write_output(out, "cam", [(local(27, 10, minute), 30.0) for minute in range(0, 60, 6)])
+    picture = np.full((40, 60, 3), 200, np.uint8)
+    plan = FlowPlan(
+        site_id="shop", zones=[], lines=[], funnels=[], settings=FlowSettings(), timezone="Europe/London",
+        grid=GridGeometry(0.0, 0.0, 0.5, 12, 8), plan=PlanPicture(picture, FloorPlanMapping(0.1, (0.0, 0.0))),
+    )  # fmt: skip
+    assert write_site_description(out, plan) == ["site.json", "floor_plan.png"]
+    site = json.loads((out / "site.json").read_text())
+    expected = {"image": "floor_plan.png", "metres_per_pixel": 0.1, "origin": [0.0, 0.0], "size_px": [60, 40]}
+    assert site["floor_plan"] == expected
+    assert cv2.imread(str(out / "floor_plan.png")).shape == (40, 60, 3)
+    report_of(tmp_path, out, "--min-visitors", "1")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 1, "the plan is embedded once, under the heatmap"

@@ -61,6 +61,7 @@ class Report:
     main: PeriodFigures
     grid: dict | None
     zone_shapes: list[dict] = field(default_factory=list)
+    floor_plan: dict | None = None
     comparison: list[dict] | None = None
     compare_label: str | None = None
 
@@ -253,6 +254,7 @@ def build_report(runs: RunFolders, options: ReportOptions) -> Report:
         main=main,
         grid=runs.site.grid,
         zone_shapes=runs.site.zones,
+        floor_plan=runs.site.floor_plan,
         comparison=comparison,
         compare_label=compare_label,
     )

@@ -32,6 +32,7 @@ class Site:
     funnels: list[dict]
     grid: dict | None
     max_gap_s: float
+    floor_plan: dict | None = None  # its `image` made an absolute path
 
     @property
     def has_floor(self) -> bool:
@@ -71,7 +72,17 @@ def _site_of(folder: Path) -> Site:
         funnels=list(document.get("funnels") or []),
         grid=document.get("grid"),
         max_gap_s=float((document.get("settings") or {}).get("max_gap_s", 2.0)),
+        floor_plan=_plan_of(folder, document.get("floor_plan")),
     )
+
+
+def _plan_of(folder: Path, plan: object) -> dict | None:
+    if not isinstance(plan, dict) or not isinstance(plan.get("image"), str):
+        return None
+    image = (folder / plan["image"]).resolve()
+    if not image.is_relative_to(folder.resolve()) or not image.is_file():
+        return None
+    return {**plan, "image": str(image)}
 
 
 def open_run_folders(folders: list[Path]) -> RunFolders:

@@ -75,9 +75,9 @@ def _numeric(rows: list[dict], key: str) -> list[float | None]:
     return [row[key] if isinstance(row[key], int | float) else None for row in rows]
 
 
-def _figure(figure: go.Figure, title: str, y_title: str = "", x_title: str = "") -> str:
+def _figure(figure: go.Figure, title: str, y_title: str = "", x_title: str = "", height: int = 380) -> str:
     figure.update_layout(
-        title=title, template="plotly_white", height=380, margin={"t": 60, "b": 50, "l": 60, "r": 20},
+        title=title, template="plotly_white", height=height, margin={"t": 60, "b": 50, "l": 60, "r": 20},
         xaxis_title=x_title, yaxis_title=y_title, legend={"orientation": "h", "y": -0.2},
     )  # fmt: skip
     return plotly.offline.plot(figure, output_type="div", include_plotlyjs=False, config={"displaylogo": False})
@@ -182,13 +182,48 @@ def _heatmap_chart(report: Report) -> str | None:
     )  # fmt: skip
     for outline in _zone_outlines(report):
         figure.add_scatter(**outline)
-    figure.update_yaxes(scaleanchor="x", scaleratio=1, autorange="reversed")
+    figure.update_yaxes(scaleanchor="x", scaleratio=1, autorange="reversed")  # plan rows run down the page
+    if report.floor_plan is not None:
+        _draw_plan_below(figure, report.floor_plan)
     cameras = ", ".join(report.cameras)
     title = (
         f"Dwell heatmap, {report.site or 'site'} ({cameras}), {report.main.label}, "
         f"smoothed {report.options.smooth_m:g} m"
     )
-    return _figure(figure, title, "y (m)", "x (m)")
+    figure.update_xaxes(constrain="domain")  # keep metres square by narrowing the plot, not widening the floor
+    return _figure(figure, title, "y (m)", "x (m)", height=640)
+
+
+_PLAN_MAX_SIDE = 1600
+
+
+def _draw_plan_below(figure: go.Figure, plan: dict) -> None:
+    """The floor-plan picture under the heatmap, placed in floor metres (its top-left corner at `origin`), as the
+    site config maps it; embedded in the page as a PNG."""
+    import base64
+
+    import cv2
+
+    image = cv2.imread(plan["image"], cv2.IMREAD_COLOR)
+    if image is None:
+        return
+    height, width = image.shape[:2]
+    scale = min(1.0, _PLAN_MAX_SIDE / max(width, height))
+    if scale < 1.0:
+        image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        return
+    x0, y0 = plan["origin"]
+    metres = float(plan["metres_per_pixel"])
+    figure.add_layout_image(
+        source="data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii"),
+        x=x0, y=y0, sizex=width * metres, sizey=height * metres, xref="x", yref="y",
+        xanchor="left", yanchor="top", sizing="stretch", layer="below",
+    )  # fmt: skip
+    figure.update_xaxes(range=[x0, x0 + width * metres])
+    figure.update_yaxes(range=[y0 + height * metres, y0], autorange=False)
+    figure.update_traces(opacity=0.75, selector={"type": "heatmap"})
 
 
 def _zone_outlines(report: Report) -> list[dict]:

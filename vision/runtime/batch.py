@@ -27,7 +27,7 @@ from vision.runtime.output_folder import RUN_FILE, OutputFolder
 from vision.runtime.preflight import check_jobs, open_job
 from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.runtime.run_report import CameraReport, RunReport, overall_status
-from vision.runtime.site_outputs import SITE_FILE, site_description, site_flow, write_site_outputs
+from vision.runtime.site_outputs import site_flow, write_site_description, write_site_outputs
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
 from vision.sinks.mot import MotSink
@@ -242,8 +242,7 @@ def run_batch(
     report.status = "running"
     try:
         if settings.flow is not None:
-            write_json_atomic(out_dir / SITE_FILE, site_description(settings.flow))
-            report.site_outputs = [SITE_FILE]
+            report.site_outputs = write_site_description(out_dir, settings.flow)
         checkpoint()
         cameras = [job.camera for job in jobs]
         report.cameras = [

@@ -23,6 +23,7 @@ def site_flow(plan: FlowPlan) -> SiteFlow:
 
 
 SITE_FILE = "site.json"
+PLAN_FILE = "floor_plan.png"
 
 
 def site_description(plan: FlowPlan) -> dict:
@@ -54,7 +55,30 @@ def site_description(plan: FlowPlan) -> dict:
         ],
         "funnels": [{"name": funnel.name, "steps": list(funnel.steps)} for funnel in plan.funnels],
         "grid": plan.grid.to_json() if plan.grid is not None else None,
+        "floor_plan": None
+        if plan.plan is None
+        else {
+            "image": PLAN_FILE,
+            "metres_per_pixel": plan.plan.mapping.metres_per_pixel,
+            "origin": list(plan.plan.mapping.origin),
+            "size_px": list(plan.plan.size),
+        },
     }
+
+
+def write_site_description(out_dir: Path, plan: FlowPlan) -> list[str]:
+    """Writes site.json and, with a floor-plan picture, a copy of it (so the folder is reported on anywhere);
+    returns their paths relative to `out_dir`."""
+    written = [SITE_FILE]
+    if plan.plan is not None:
+        ok, encoded = cv2.imencode(".png", plan.plan.image)
+        if not ok:
+            raise OutputError("could not encode the floor-plan picture")
+        with atomic_output(out_dir / PLAN_FILE, "wb") as handle:
+            handle.write(encoded.tobytes())
+        written.append(PLAN_FILE)
+    write_json_atomic(out_dir / SITE_FILE, site_description(plan))
+    return written
 
 
 def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[str]:
