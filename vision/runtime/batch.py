@@ -18,6 +18,7 @@ from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import SiteFlow
 from vision.config.build import CameraJob, FlowPlan
 from vision.core.errors import FootfallError, OutputError, SourceTruncatedError
+from vision.core.flow import FlowSettings
 from vision.core.ids import redact_url
 from vision.perception.detect import Detector, DetectorSettings
 from vision.perception.track import TrackerSettings, build_tracker
@@ -30,6 +31,7 @@ from vision.runtime.run_report import CameraReport, RunReport, overall_status
 from vision.runtime.site_outputs import site_flow, write_site_description, write_site_outputs
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
+from vision.sinks.image_heatmap import ImageHeatmapSink, analysed_frames_estimate
 from vision.sinks.mot import MotSink
 from vision.sinks.parquet import FlushSchedule, TrackTableSink
 from vision.sources.base import EvenTimeSampler, FrameSource
@@ -123,7 +125,15 @@ def _run_job(
             schedule=FlushSchedule(settings.flush_interval_s),
             after_flush=flushed,
         )
-        sinks: list[Sink] = [track_table]
+        image_heatmap = ImageHeatmapSink(
+            placement.out_dir / "heatmaps",
+            placement.output_name,
+            job.camera,
+            max_gap_s=(settings.flow.settings if settings.flow else FlowSettings()).max_gap_s,
+            timezone=timezone,
+            expected_frames=analysed_frames_estimate(source.info.frame_count, source.info.nominal_fps, analysis_fps),
+        )
+        sinks: list[Sink] = [track_table, image_heatmap]
         if settings.export_mot:
             sinks.append(MotSink(placement.out_dir / "mot", placement.output_name))
         camera_run = CameraRun(
@@ -136,6 +146,7 @@ def _run_job(
             analytics=CameraAnalytics(job.camera, flow),
             sinks=sinks,
             progress=progress,
+            frame_observers=[image_heatmap],
         )
         camera_run.run()
         report.status = "complete"

@@ -11,11 +11,12 @@ import contextlib
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Protocol
 
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import TrackFlow
 from vision.core.geometry import GroundProjector
-from vision.core.types import FloorTracks
+from vision.core.types import FloorTracks, Frame
 from vision.perception.anonymise import TrackPseudonyms
 from vision.perception.detect import Detector
 from vision.perception.project import foot_and_floor
@@ -52,6 +53,13 @@ class CameraRunStats:
     timings: StageTimings = field(default_factory=StageTimings)
 
 
+class FrameObserver(Protocol):
+    """Sees the picture of each analysed frame, after its tracks were handed on (the image heatmap samples its
+    background from them). It must copy what it keeps: the image is not its own."""
+
+    def observe_frame(self, frame: Frame) -> None: ...
+
+
 class CameraRun:
     def __init__(
         self,
@@ -65,6 +73,7 @@ class CameraRun:
         sinks: list[Sink],
         progress: ProgressListener | None = None,
         pseudonyms: TrackPseudonyms | None = None,
+        frame_observers: list[FrameObserver] | None = None,
     ) -> None:
         self.camera = camera
         self.source = source
@@ -76,6 +85,7 @@ class CameraRun:
         self.sinks = sinks
         self.progress = progress or SilentProgress()
         self.pseudonyms = pseudonyms or TrackPseudonyms()
+        self.frame_observers = frame_observers or []
         self.stats = CameraRunStats()
         self.published: list[Path] = []
 
@@ -114,6 +124,8 @@ class CameraRun:
                     )
                     after_project = time.perf_counter()
                     self._hand_on(floor_tracks)
+                    for observer in self.frame_observers:
+                        observer.observe_frame(frame)
                     waited_from = time.perf_counter()
                     timings.detect_s += after_detect - now
                     timings.track_s += after_track - after_detect

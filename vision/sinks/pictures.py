@@ -1,5 +1,5 @@
-"""Pictures people can read: a dwell heatmap over the floor plan (or over a plain metric grid), with its colour
-scale in seconds."""
+"""Pictures people can read: a dwell heatmap over the floor plan (or over a plain metric grid), and one over the
+camera's own picture, each with its colour scale in seconds."""
 
 from __future__ import annotations
 
@@ -107,3 +107,50 @@ def _draw_places(picture: np.ndarray, plan: PlanPicture, zones: list[Zone], line
         cv2.line(picture, tuple(int(v) for v in a), tuple(int(v) for v in b), (40, 160, 40), 2, cv2.LINE_AA)
         cv2.putText(picture, f"{line.name} (in: {line.in_side})", (int(a[0]) + 4, int(a[1]) - 6),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, (40, 160, 40), 1, cv2.LINE_AA)  # fmt: skip
+
+
+IMAGE_SIGMA_CELLS = 1.5  # the image heatmap is smoothed with a Gaussian of this sigma, in cells, before drawing
+_FAINT = 0.05  # below this fraction of the scale's top, the image heatmap is transparent
+_FULL = 0.2  # from this fraction up, it is drawn at _OPACITY; in between, it fades in
+_OPACITY = 0.7
+_TITLE_LINE_PX = 22
+
+
+def image_heatmap_picture(
+    person_seconds: np.ndarray, cell_px: int, picture_size: tuple[int, int], background: np.ndarray, title: list[str]
+) -> np.ndarray:
+    """BGR picture: the grid (cells of `cell_px` in a picture of `picture_size` = (width, height) pixels),
+    smoothed with a Gaussian of IMAGE_SIGMA_CELLS cells, drawn semi-transparent in inferno over `background` (the
+    camera's picture, at any size with the same aspect), faint cells left transparent; `title` lines above, the
+    colour scale in seconds on the right. The scale tops out at the 99th percentile of busy cells, as on the floor."""
+    height, width = background.shape[:2]
+    smoothed = cv2.GaussianBlur(person_seconds.astype(np.float32), (0, 0), IMAGE_SIGMA_CELLS)
+    busy = smoothed[smoothed > 0]
+    top = float(np.percentile(busy, _SCALE_PERCENTILE)) if len(busy) else 0.0
+    picture = background.copy()
+    if top > 0:
+        # each background pixel's centre, in cell coordinates (cell centres at integers), sampled bilinearly
+        step_x, step_y = picture_size[0] / width / cell_px, picture_size[1] / height / cell_px
+        to_cells = np.float32([[step_x, 0, 0.5 * step_x - 0.5], [0, step_y, 0.5 * step_y - 0.5]])
+        values = cv2.warpAffine(
+            smoothed, to_cells, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        fraction = np.clip(values / top, 0, 1)
+        levels = (_LOWEST_LEVEL + fraction * (255 - _LOWEST_LEVEL)).astype(np.uint8)
+        colours = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO).astype(np.float32)
+        alpha = (_OPACITY * np.clip((fraction - _FAINT) / (_FULL - _FAINT), 0, 1))[..., None]
+        picture = (picture * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+    body = np.hstack([picture, _colour_scale(height, top, clipped=len(busy) > 0 and busy.max() > top)])
+    return np.vstack([_title_band(body.shape[1], title), body])
+
+
+def _title_band(width: int, lines: list[str]) -> np.ndarray:
+    band = np.full((_TITLE_LINE_PX * len(lines) + 8, width, 3), 255, np.uint8)
+    for index, line in enumerate(lines):
+        scale = 0.5 if index == 0 else 0.42
+        (text_width, _), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        scale *= min(1.0, (width - 12) / max(text_width, 1))  # a long line shrinks to fit
+        y = _TITLE_LINE_PX * (index + 1)
+        cv2.putText(band, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return band
