@@ -1,5 +1,6 @@
-"""The example site in examples/pets: it validates as shipped, its calibration is PETS View 001's, and a run of it
-gives the floor heatmaps, the visits and the image heatmap (analysed at 3 fps to keep the test short)."""
+"""The example site in examples/pets: with the calibration its README's first command makes, it validates, the
+calibration is PETS View 001's, and a run of it gives the floor heatmaps, the visits and the image heatmap
+(analysed at 3 fps to keep the test short)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import PETS_VIDEO, REPO, SHARED, TFLITE_MODEL, pets_calibration_document
+from tests.helpers import PETS_OPENCV_JSON, PETS_VIDEO, REPO, TFLITE_MODEL, pets_calibration_document
 from vision.config.site import load_site_config
 
 EXAMPLE = REPO / "examples" / "pets"
@@ -27,15 +28,20 @@ def footfall(*args: str | Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's site.yaml; where FOOTFALL_SHARED moves the footage elsewhere, a copy pointing there."""
-    site = EXAMPLE / "site.yaml"
-    if SHARED.resolve() == (REPO.parent / "shared").resolve():
-        return site
-    copy = tmp_path_factory.mktemp("example") / "site.yaml"
-    text = site.read_text(encoding="utf-8").replace("../../../shared/data/pets09-s2l1/pets09-s2l1_0001-0400.mp4",
-                                                    str(PETS_VIDEO))  # fmt: skip
-    copy.write_text(text.replace("calibration: view001.json", f"calibration: {EXAMPLE / 'view001.json'}"))
-    return copy
+    """The example's site.yaml in a folder of its own, with the calibration made by the README's first command
+    (the repository ships no data from shared/) and the source pointing at the footage wherever it is."""
+    folder = tmp_path_factory.mktemp("example")
+    made = subprocess.run(
+        [sys.executable, "scripts/wrap_opencv_calibration.py", str(PETS_OPENCV_JSON), "--units", "mm",
+         "--image-size", "768x576", "--camera", "view001", "--out", str(folder / "view001.json")],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    text = (EXAMPLE / "site.yaml").read_text(encoding="utf-8")
+    assert "../../../shared/data/pets09-s2l1/pets09-s2l1_0001-0400.mp4" in text
+    site = folder / "site.yaml"
+    site.write_text(text.replace("../../../shared/data/pets09-s2l1/pets09-s2l1_0001-0400.mp4", str(PETS_VIDEO)))
+    return site
 
 
 def test_example_site_validates_and_names_the_pets_clip(example_site):
@@ -45,7 +51,7 @@ def test_example_site_validates_and_names_the_pets_clip(example_site):
     assert result.stdout.splitlines()[-1] == "ok"
     config = load_site_config(example_site)
     assert Path(config.cameras[0].source).resolve() == PETS_VIDEO.resolve()
-    calibration = json.loads((EXAMPLE / "view001.json").read_text(encoding="utf-8"))
+    calibration = json.loads((example_site.parent / "view001.json").read_text(encoding="utf-8"))
     assert {key: value for key, value in calibration.items() if key != "camera"} == pets_calibration_document()
 
 
