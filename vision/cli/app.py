@@ -222,9 +222,10 @@ def run_command(
             typer.echo(f"error: {line}", err=True)
     if report.status != "complete":
         raise typer.Exit(EXIT_FAILED)
-    written = [out / "tracks", out / "run.json"]
+    written = [out / "tracks", out / "heatmaps", out / "run.json"]
     if plan is not None:
-        written[1:1] = [out / "events", out / "visits", out / "heatmaps", out / "summary.json"]
+        written[1:1] = [out / "events", out / "visits"]
+        written[-1:-1] = [out / "site.json", out / "summary.json"]
     typer.echo(f"wrote {', '.join(map(str, written))}")
 
 
