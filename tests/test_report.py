@@ -376,3 +376,13 @@ def test_heatmap_is_drawn_over_the_floor_plan_the_run_recorded(tmp_path):
     report_of(tmp_path, out, "--min-visitors", "1")
     page = (tmp_path / "report" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 1, "the plan is embedded once, under the heatmap"
+
+
+def test_a_camera_without_data_in_the_period_is_named(shop, tmp_path):
+    a, b = shop
+    out = tmp_path / "report"
+    result = footfall("report", a, b, "--from", "2026-03-30", "--min-visitors", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == ["warning: camera b has no tracks in 2026-03-30 to …; it is left out"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cameras"] == ["a"] and summary["cameras_without_data"] == ["b"]

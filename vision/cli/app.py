@@ -313,6 +313,8 @@ def report_command(
         write_report(report, out)
     except FootfallError as exc:
         raise fail(str(exc)) from None
+    for missing in report.cameras_without_data:
+        typer.echo(f"warning: camera {missing} has no tracks in {report.main.label}; it is left out", err=True)
     span = report.main.span
     covered = f"{span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M}" if span else "no data"
     typer.echo(

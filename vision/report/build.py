@@ -62,6 +62,7 @@ class Report:
     grid: dict | None
     zone_shapes: list[dict] = field(default_factory=list)
     floor_plan: dict | None = None
+    cameras_without_data: list[str] = field(default_factory=list)
     comparison: list[dict] | None = None
     compare_label: str | None = None
 
@@ -244,6 +245,8 @@ def build_report(runs: RunFolders, options: ReportOptions) -> Report:
         before = period_figures(runs, options, options.compare)
         comparison, compare_label = compare(before, main, options.min_visitors), before.label
     cameras = sorted({row["camera"] for row in main.tables["cameras"]})
+    wanted = list(options.cameras) if options.cameras else runs.cameras()
+    without_data = [camera for camera in wanted if camera not in cameras]
     return Report(
         site=runs.site.site_id,
         timezone=runs.site.timezone,
@@ -255,6 +258,7 @@ def build_report(runs: RunFolders, options: ReportOptions) -> Report:
         grid=runs.site.grid,
         zone_shapes=runs.site.zones,
         floor_plan=runs.site.floor_plan,
+        cameras_without_data=without_data,
         comparison=comparison,
         compare_label=compare_label,
     )

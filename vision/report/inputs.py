@@ -44,6 +44,16 @@ class RunFolders:
     folders: list[Path]
     site: Site
 
+    def cameras(self) -> list[str]:
+        """Every camera with a tracks partition in any of the folders."""
+        names = {
+            path.name.removeprefix("camera=")
+            for folder in self.folders
+            for path in (folder / "tracks").glob("camera=*")
+            if path.is_dir()
+        }
+        return sorted(names)
+
     def dataset(self, name: str) -> list[str]:
         """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table)."""
         return [str(folder / name / "**" / "*.parquet") for folder in self.folders if (folder / name).is_dir()]

@@ -286,8 +286,9 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
     meta = (
         f"Site {html.escape(report.site or '(no site)')}, time zone {html.escape(report.timezone)}; cameras "
         f"{html.escape(', '.join(report.cameras))}; period {html.escape(report.main.label)} (data {covered}); "
-        f"buckets of one {options.bucket}. Figures resting on fewer than {options.min_visitors} distinct tracks are "
-        f"shown as &lt;{options.min_visitors}. Tracks, not people: a person lost and found again counts twice. "
+        f"buckets of one {options.bucket}.{_without_data(report)} Figures resting on fewer than "
+        f"{options.min_visitors} distinct tracks are shown as &lt;{options.min_visitors}. Tracks, not people: a "
+        "person lost and found again counts twice. "
         f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC from {html.escape(', '.join(report.folders))}."
     )
     return (
@@ -299,6 +300,12 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
     )
 
 
+def _without_data(report: Report) -> str:
+    if not report.cameras_without_data:
+        return ""
+    return f" No tracks in this period from {html.escape(', '.join(report.cameras_without_data))}."
+
+
 def report_summary(report: Report, tables: dict[str, list[dict]]) -> dict:
     span = report.main.span
     return {
@@ -307,6 +314,7 @@ def report_summary(report: Report, tables: dict[str, list[dict]]) -> dict:
         "site": report.site,
         "timezone": report.timezone,
         "cameras": report.cameras,
+        "cameras_without_data": report.cameras_without_data,
         "folders": report.folders,
         "period": {
             "label": report.main.label,
