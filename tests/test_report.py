@@ -125,6 +125,7 @@ def test_report_files_and_csv(pets_report):
     tracks = json.dumps(report)
     assert "track" not in {key for table in report["tables"].values() for row in table for key in row} - {"tracks"}
     assert '"track":' not in tracks, "no pseudonyms in a report"
+    assert "<img alt='dwell heatmap of camera view001'" in page, "the run's camera-view heatmap is shown"
 
 
 def test_report_page_renders_in_chromium(pets_report):
@@ -375,7 +376,9 @@ def test_heatmap_is_drawn_over_the_floor_plan_the_run_recorded(tmp_path):
     assert cv2.imread(str(out / "floor_plan.png")).shape == (40, 60, 3)
     report_of(tmp_path, out, "--min-visitors", "1")
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 1, "the plan is embedded once, under the heatmap"
+    # Plotly writes the layout image's data URI with "/" escaped as \u002f
+    assert page.count('"images":[{"layer":"below"') == 1, "the plan lies under the heatmap"
+    assert page.count('"source":"data:image\\u002fpng;base64,') == 1, "embedded, not fetched"
 
 
 def test_a_camera_without_data_in_the_period_is_named(shop, tmp_path):

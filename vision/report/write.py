@@ -269,6 +269,13 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
         sections.append("".join(parts))
         if name == "zones" and heatmap is not None:
             sections.append(f"<h2 id='heatmap'>Dwell heatmap</h2>{heatmap}")
+    views = _camera_view_heatmaps(report, tables)
+    if views:
+        sections.append(
+            "<h2 id='camera-views'>Where people spent time in each camera's view</h2><p class='meta'>The heatmap each "
+            "run drew over its camera's picture with the people removed; it covers the whole run, not only this "
+            f"period.</p>{views}"
+        )
     if report.comparison is not None:
         changed = [row for row in report.comparison if row["change_pct"] is not None][:15]
         bars = go.Figure(
@@ -298,6 +305,29 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
         f"<h1>footfall report: {html.escape(report.site or ', '.join(report.cameras))}</h1>"
         f"<p class='meta'>{meta}</p>{''.join(sections)}</body></html>"
     )
+
+
+def _camera_view_heatmaps(report: Report, tables: dict[str, list[dict]]) -> str:
+    """The runs' image-space heatmaps (heatmaps/<camera>.image.png) of the cameras in the report, embedded; a
+    camera with fewer than --min-visitors tracks in the period is left out."""
+    import base64
+
+    enough = {
+        row["camera"]
+        for row in tables.get("cameras", [])
+        if isinstance(row["tracks"], int) and row["tracks"] >= report.options.min_visitors
+    }
+    pictures = []
+    for folder in map(Path, report.folders):
+        for path in sorted((folder / "heatmaps").glob("*.image.png")):
+            camera = path.name.removesuffix(".image.png").split(".")[0]
+            if camera in enough:
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                pictures.append(
+                    f"<figure><img alt='dwell heatmap of camera {html.escape(camera)}' style='max-width:100%' "
+                    f"src='data:image/png;base64,{data}'><figcaption>{html.escape(str(path))}</figcaption></figure>"
+                )
+    return "".join(pictures)
 
 
 def _without_data(report: Report) -> str:
