@@ -83,28 +83,26 @@ def _figure(figure: go.Figure, title: str, y_title: str = "", x_title: str = "",
     return plotly.offline.plot(figure, output_type="div", include_plotlyjs=False, config={"displaylogo": False})
 
 
+def _line_bars(rows: list[dict], x_key: str) -> go.Figure:
+    """In and out crossings per line as grouped bars along `x_key`."""
+    figure = go.Figure()
+    for line in sorted({row["line"] for row in rows}):
+        mine = [row for row in rows if row["line"] == line]
+        for direction in ("in", "out"):
+            figure.add_bar(x=[row[x_key] for row in mine], y=_numeric(mine, direction), name=f"{line} {direction}")
+    return figure
+
+
 def _charts(report: Report, tables: dict[str, list[dict]]) -> dict[str, str]:
     charts: dict[str, str] = {}
     bucket = report.options.bucket
     lines = tables.get("lines_by_bucket", [])
     if lines:
-        figure = go.Figure()
-        for line in sorted({row["line"] for row in lines}):
-            rows = [row for row in lines if row["line"] == line]
-            for direction in ("in", "out"):
-                figure.add_bar(
-                    x=[row["bucket"] for row in rows], y=_numeric(rows, direction), name=f"{line} {direction}"
-                )
-        charts["lines_by_bucket"] = _figure(
-            figure, f"Footfall per {bucket}", "crossings", f"{bucket} ({report.timezone})"
-        )
+        axis = f"{bucket} ({report.timezone})"
+        charts["lines_by_bucket"] = _figure(_line_bars(lines, "bucket"), f"Footfall per {bucket}", "crossings", axis)
     by_hour = tables.get("lines_by_hour_of_day", [])
     if by_hour:
-        figure = go.Figure()
-        for line in sorted({row["line"] for row in by_hour}):
-            rows = [row for row in by_hour if row["line"] == line]
-            for direction in ("in", "out"):
-                figure.add_bar(x=[row["hour"] for row in rows], y=_numeric(rows, direction), name=f"{line} {direction}")
+        figure = _line_bars(by_hour, "hour")
         charts["lines_by_hour_of_day"] = _figure(figure, "Footfall by hour of day", "crossings", "hour of day")
     for key in ("people_in_view", "people_per_zone"):
         rows = tables.get(key, [])
