@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from vision.analytics.heatmap import presence_seconds
+from vision.analytics.heatmap import HeatmapAccumulator, presence_seconds
+from vision.core.grid import GridGeometry
 from vision.core.types import TrackHistory
 
 CELLS_ACROSS = 80  # the cell is 1/80 of the picture's width (rounded up to whole pixels): 10 px at 768 wide
@@ -26,7 +27,8 @@ def image_cell_px(width: int) -> int:
 
 class ImageHeatmap:
     """Person-seconds per cell, `person_seconds[row, col]`, cell (row, col) covering pixels
-    u in [col·cell_px, (col+1)·cell_px) and v in [row·cell_px, (row+1)·cell_px)."""
+    u in [col·cell_px, (col+1)·cell_px) and v in [row·cell_px, (row+1)·cell_px): the floor heatmap's accumulator
+    on a grid whose unit is the pixel."""
 
     def __init__(self, width: int, height: int, max_gap_s: float) -> None:
         if width <= 0 or height <= 0:
@@ -35,23 +37,22 @@ class ImageHeatmap:
         self.cell_px = image_cell_px(width)
         self.columns = math.ceil(width / self.cell_px)
         self.rows = math.ceil(height / self.cell_px)
-        self.person_seconds = np.zeros((self.rows, self.columns), dtype=np.float64)
+        self._cells = HeatmapAccumulator(GridGeometry(0.0, 0.0, float(self.cell_px), self.columns, self.rows))
         self.tracks = 0
+
+    @property
+    def person_seconds(self) -> np.ndarray:
+        return self._cells.person_seconds
 
     def add(self, track: TrackHistory) -> float:
         """Adds one track's presence to its foot points' cells; returns the seconds added."""
         if not len(track):
             return 0.0
         seconds = presence_seconds(track.time_s, self.max_gap_s)
-        with np.errstate(invalid="ignore"):
-            col = np.clip(np.floor(track.foot_uv[:, 0] / self.cell_px), 0, self.columns - 1)
-            row = np.clip(np.floor(track.foot_uv[:, 1] / self.cell_px), 0, self.rows - 1)
-        known = np.isfinite(col) & np.isfinite(row)
-        flat = row[known].astype(np.int64) * self.columns + col[known].astype(np.int64)
-        counted = np.bincount(flat, weights=seconds[known], minlength=self.person_seconds.size)
-        self.person_seconds += counted.reshape(self.person_seconds.shape)
+        # Points on or past the edge count in the edge cell (NaN stays NaN, and off the grid).
+        upper = np.array([self.columns, self.rows], dtype=np.float64) * self.cell_px - 1e-6
         self.tracks += 1
-        return float(seconds[known].sum())
+        return self._cells.add(np.clip(track.foot_uv.astype(np.float64), 0.0, upper), seconds)
 
     def geometry(self) -> dict:
         return {
