@@ -74,9 +74,14 @@ def _site_of(folder: Path) -> Site:
     if not site_file.is_file():
         return Site(site_id="", timezone="UTC", zones=[], lines=[], funnels=[], grid=None, max_gap_s=2.0)
     document = _read_json(site_file)
+    timezone = str(document.get("timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ReportError(f"{site_file}: unknown time zone {timezone!r}; the output folder is damaged") from None
     return Site(
         site_id=str(document.get("site", "")),
-        timezone=str(document.get("timezone", "UTC")),
+        timezone=timezone,
         zones=list(document.get("zones") or []),
         lines=list(document.get("lines") or []),
         funnels=list(document.get("funnels") or []),
@@ -105,9 +110,7 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
             raise ReportError(f"{folder}: no such folder; give a folder that `footfall run` wrote (--out)")
         if not (folder / "run.json").is_file():
             raise ReportError(f"{folder}: not a footfall output (no run.json); give a folder that `footfall run` wrote")
-        record = _read_json(folder / "run.json")
-        if record.get("status") == "running":
-            pass  # a run still going on (or killed): what reached disk is reported, as for a live service
+        _read_json(folder / "run.json")  # a run still going on (or killed) is reported on what reached disk
         if not any((folder / name).is_dir() for name in DATASETS):
             raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/); the run analysed nothing")
         sites.append(_site_of(folder))

@@ -5,14 +5,17 @@ complete."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
+import json
 import shutil
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 import plotly.graph_objects as go
 import plotly.offline
@@ -198,10 +201,6 @@ _PLAN_MAX_SIDE = 1600
 def _draw_plan_below(figure: go.Figure, plan: dict) -> None:
     """The floor-plan picture under the heatmap, placed in floor metres (its top-left corner at `origin`), as the
     site config maps it; embedded in the page as a PNG."""
-    import base64
-
-    import cv2
-
     image = cv2.imread(plan["image"], cv2.IMREAD_COLOR)
     if image is None:
         return
@@ -308,8 +307,6 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
 def _camera_view_heatmaps(report: Report, tables: dict[str, list[dict]]) -> str:
     """The runs' image-space heatmaps (heatmaps/<camera>.image.png) of the cameras in the report, embedded; a
     camera with fewer than --min-visitors tracks in the period is left out."""
-    import base64
-
     enough = {
         row["camera"]
         for row in tables.get("cameras", [])
@@ -387,8 +384,6 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
 
 
 def _is_report(folder: Path) -> bool:
-    import json
-
     try:
         return json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("format") == REPORT_FORMAT
     except (OSError, ValueError, AttributeError):
