@@ -3,8 +3,9 @@
     python scripts/bench_report.py [--cameras 20] [--days 90] [--tracks-per-day 560] [--folder /tmp/footfall-big]
 
 The set is written once (reused when it is already there) as the Parquet datasets a run writes: per camera and
-day, `--tracks-per-day` tracks of 10 one-second samples each walking through two zones, with their visits and line
-crossings; the defaults give 10 million track rows and 1 million visits over 90 days and 20 cameras.
+day, `--tracks-per-day` tracks of 10 one-second samples each walking through two zones, with their visits, line
+crossings, time per zone and heatmap cells; the defaults give 10 million track rows and 1 million visits over 90
+days and 20 cameras.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -26,13 +28,20 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vision.sinks.atomic import write_json_atomic
-from vision.sinks.parquet import EVENTS_SCHEMA, TRACKS_SCHEMA, VISITS_SCHEMA, epoch_us
+from vision.sinks.parquet import (
+    EVENTS_SCHEMA,
+    HEAT_CELLS_SCHEMA,
+    TRACKS_SCHEMA,
+    VISITS_SCHEMA,
+    ZONE_SECONDS_SCHEMA,
+    epoch_us,
+)
 
 SAMPLES = 10
 SITE = {
     "site": "bench",
     "timezone": "Europe/London",
-    "settings": {"max_gap_s": 2.0},
+    "settings": {"max_gap_s": 2.0, "bucket_s": 60, "top_sequences": 10},
     "zones": [
         {"name": "door", "kind": "entrance", "area_m2": 4.0, "polygon": [[0, 0], [2, 0], [2, 2], [0, 2]]},
         {"name": "till", "kind": "queue", "area_m2": 4.0, "polygon": [[4, 0], [6, 0], [6, 2], [4, 2]]},
@@ -82,15 +91,41 @@ def write_camera_day(out: Path, camera: str, day: datetime, tracks: int, rng: np
         ],
         schema=EVENTS_SCHEMA,
     )  # fmt: skip
-    for name, table in (("tracks", track_table), ("visits", visit_table), ("events", event_table)):
+    minute = np.floor((starts + 5) / 60) * 60
+    zone_table = pa.Table.from_arrays(
+        [
+            pa.array(np.concatenate([names, names])), pa.array(["door"] * tracks + ["till"] * tracks),
+            pa.array(["entrance"] * tracks + ["queue"] * tracks), epoch_us(np.concatenate([minute, minute])),
+            pa.array(np.concatenate([np.full(tracks, 2.0), dwell])), pa.array(np.zeros(2 * tracks, bool)),
+        ],
+        schema=ZONE_SECONDS_SCHEMA,
+    )  # fmt: skip
+    cell_m, columns = SITE["grid"]["cell_m"], SITE["grid"]["columns"]
+    quarter = (np.floor(times / 900) * 900).astype(np.int64)
+    cell = np.clip(np.floor(ys / cell_m), 0, 15).astype(np.int64) * columns + np.clip(np.floor(xs / cell_m), 0, 31)
+    keys, inverse = np.unique(np.column_stack([quarter, cell.astype(np.int64)]), axis=0, return_inverse=True)
+    seconds = np.bincount(inverse.ravel(), weights=np.ones(count), minlength=len(keys))
+    cell_table = pa.Table.from_arrays(
+        [
+            epoch_us(keys[:, 0]), pa.array(keys[:, 1] // columns, pa.int32()),
+            pa.array(keys[:, 1] % columns, pa.int32()), pa.array(seconds),
+        ],
+        schema=HEAT_CELLS_SCHEMA,
+    )  # fmt: skip
+    tables = (
+        ("tracks", track_table), ("visits", visit_table), ("events", event_table), ("zone_seconds", zone_table),
+        ("heatmap_cells", cell_table),
+    )  # fmt: skip
+    for name, table in tables:
         path = out / name / folder
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path, compression="zstd")
 
 
 def generate(out: Path, cameras: int, days: int, tracks_per_day: int) -> None:
-    if (out / "run.json").is_file():
+    if (out / "run.json").is_file() and (out / "heatmap_cells").is_dir():
         return
+    shutil.rmtree(out, ignore_errors=True)  # a set from an older version of this script
     rng = np.random.default_rng(7)
     first = datetime(2026, 8, 1, tzinfo=ZoneInfo("Europe/London"))
     started = time.perf_counter()

@@ -3,9 +3,9 @@
     python scripts/eval_flow.py --site SITE.yaml --gt GT.txt --run OUT [--camera ID] [--json]
 
 The ground truth (2DMOT2015: world x, y in columns 8-9, metres) is sampled at the frames the engine analysed and
-put through the same zones, lines and thresholds (vision.analytics), so any difference is the engine's: detection,
-tracking and floor projection. Prints, per zone, visits, unique visitors and dwell (engine, truth, error), and per
-counting line the in and out crossings.
+put through the same zones, lines, thresholds and summary (vision.analytics, the Parquet sinks and
+vision.report.summary), so any difference is the engine's: detection, tracking and floor projection. Prints, per
+zone, visits, unique visitors and dwell (engine, truth, error), and per counting line the in and out crossings.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from vision.config.build import flow_plan
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
 from vision.evaluate import flow_comparison, ground_truth_tracks
-from vision.runtime.site_outputs import site_flow
+from vision.runtime.site_outputs import summarise_tracks
 from vision.sources.base import EvenTimeSampler
 
 
@@ -46,12 +47,10 @@ def truth_summary(args: argparse.Namespace) -> tuple[dict, dict]:
     analysis_fps = next(c.analysis_fps for c in config.cameras if c.id == camera["camera"])
     frames = analysed_frames(info["frame_count"], info["nominal_fps"], analysis_fps)
     start_s = datetime.fromisoformat(info["start_time"]).timestamp()
-    plan = flow_plan(config)
-    flow = site_flow(plan)
-    for track in ground_truth_tracks(args.gt, camera["camera"], start_s, info["nominal_fps"], frames):
-        flow.process(track)
+    truth = ground_truth_tracks(args.gt, camera["camera"], start_s, info["nominal_fps"], frames)
     engine = json.loads((args.run / "summary.json").read_text())
-    return engine, flow.summary()
+    with tempfile.TemporaryDirectory(prefix="footfall-truth-") as folder:
+        return engine, summarise_tracks(Path(folder), flow_plan(config), truth)
 
 
 def main() -> None:

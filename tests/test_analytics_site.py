@@ -1,5 +1,6 @@
-"""The flow analytics of a site (vision.analytics.site) and the track assembler (vision.analytics.assemble), on
-scripted tracks with hand-computed figures.
+"""The flow analytics of a site (vision.analytics.site), the summary computed from what they write to disk
+(vision.runtime.site_outputs.summarise_tracks: the Parquet sinks, then vision.report.summary), and the track
+assembler (vision.analytics.assemble), on scripted tracks with hand-computed figures.
 
 The site, in metres: an entrance [0, 2]², a shelf [4, 8] x [0, 2], a till queue [10, 12] x [0, 2], a staff-only
 back room [0, 4] x [6, 10], and a door line x = 3 (from (3, -1) to (3, 3)) whose "in" side is +x. Samples are
@@ -19,10 +20,12 @@ from tests.helpers import floor_tracks, sample_times, track_history
 from vision.analytics.assemble import TrackAssembler
 from vision.analytics.heatmap import presence_seconds
 from vision.analytics.site import SiteFlow
+from vision.config.build import FlowPlan
 from vision.core.flow import FlowSettings
 from vision.core.grid import GridGeometry
 from vision.core.places import CountingLine, Funnel, Zone
 from vision.core.types import TrackHistory
+from vision.runtime.site_outputs import summarise_tracks
 
 UTC = ZoneInfo("UTC")
 T0 = 1_700_000_040.0  # a whole minute
@@ -48,15 +51,21 @@ def walk(stops: list[tuple[tuple[float, float], int]], start: float, camera: str
     return track_history(sample_times(len(points), PERIOD, start), points, camera=camera, track=track)
 
 
-def make_site(**settings: float) -> SiteFlow:
-    return SiteFlow(
+def make_plan(**settings: float) -> FlowPlan:
+    return FlowPlan(
+        "test",
         [ENTRANCE, SHELF, TILL, BACK],
         [DOOR],
         [Funnel("buy", ("entrance", "shelf", "till"))],
         FlowSettings(**settings),
-        UTC,
+        "UTC",
         GRID,
     )
+
+
+def make_site(**settings: float) -> SiteFlow:
+    plan = make_plan(**settings)
+    return SiteFlow(plan.zones, plan.lines, plan.funnels, plan.settings, UTC, plan.grid)
 
 
 # c1: 3 s at the entrance, 4 s at the shelf, 1.5 s at the till (the last sample stands for nothing): 8.5 s.
@@ -74,6 +83,11 @@ def site() -> tuple[SiteFlow, dict]:
     flow = make_site()
     flows = {track.track: flow.process(track) for track in (C1, C2, S1, C3)}
     return flow, flows
+
+
+@pytest.fixture()
+def summary(tmp_path) -> dict:
+    return summarise_tracks(tmp_path, make_plan(), [C1, C2, S1, C3])
 
 
 def test_track_flows(site: tuple[SiteFlow, dict]) -> None:
@@ -137,9 +151,8 @@ def test_no_staff_zone_for_the_camera_means_no_staff() -> None:
     assert not SiteFlow([ENTRANCE], [], [], FlowSettings(staff_share=0.0), UTC, None).process(on_a).staff
 
 
-def test_summary_counts_and_staff_exclusion(site: tuple[SiteFlow, dict]) -> None:
-    flow, _ = site
-    result = flow.summary()
+def test_summary_counts_and_staff_exclusion(summary: dict) -> None:
+    result = summary
     assert result["period"] == {"start": label(T0), "end": label(T0 + 50)}
     assert result["tracks"]["customers"] == 3
     assert result["tracks"]["staff"] == 1
@@ -168,24 +181,21 @@ def test_summary_counts_and_staff_exclusion(site: tuple[SiteFlow, dict]) -> None
     assert zones["back"]["person_seconds_per_m2"] == 0.188
 
 
-def test_summary_zone_ranking_hot_to_cold(site: tuple[SiteFlow, dict]) -> None:
-    flow, _ = site
+def test_summary_zone_ranking_hot_to_cold(summary: dict) -> None:
     # Person-seconds per m²: till 4.5 / 4, entrance 3 / 4, shelf 4 / 8, back 3 / 16.
-    assert flow.summary()["zones_hot_to_cold"] == ["till", "entrance", "shelf", "back"]
+    assert summary["zones_hot_to_cold"] == ["till", "entrance", "shelf", "back"]
 
 
-def test_summary_queue_waits(site: tuple[SiteFlow, dict]) -> None:
-    flow, _ = site
-    queues = flow.summary()["queues"]
+def test_summary_queue_waits(summary: dict) -> None:
+    queues = summary["queues"]
     assert list(queues) == ["till"]
     assert queues["till"]["wait_s"] == {"count": 2, "mean": 2.25, "p50": 2.25, "p90": 2.85, "p95": 2.925, "max": 3.0}
     # Queue length: [T0 + 7, T0 + 8.5] and [T0 + 20, T0 + 23] in the one minute of the period.
     assert queues["till"]["length"] == [{"start": label(T0), "mean": 0.075, "max": 1}]
 
 
-def test_summary_lines_occupancy_paths_and_funnels(site: tuple[SiteFlow, dict]) -> None:
-    flow, _ = site
-    result = flow.summary()
+def test_summary_lines_occupancy_paths_and_funnels(summary: dict) -> None:
+    result = summary
     assert result["lines"] == {
         "door": {"in": 1, "out": 0, "net": 1, "buckets": [{"start": label(T0), "in": 1, "out": 0}]}
     }
@@ -199,10 +209,11 @@ def test_summary_lines_occupancy_paths_and_funnels(site: tuple[SiteFlow, dict]) 
         {"from": "entrance", "to": "shelf", "count": 1},
         {"from": "shelf", "to": "till", "count": 1},
     ]
+    # Most tracks first; ties in the order of the zone names.
     assert result["paths"]["top_sequences"] == [
+        {"sequence": ["back"], "tracks": 1},
         {"sequence": ["entrance", "shelf", "till"], "tracks": 1},
         {"sequence": ["till"], "tracks": 1},
-        {"sequence": ["back"], "tracks": 1},
     ]
     assert result["funnels"]["buy"] == [
         {"zone": "entrance", "tracks": 1, "conversion_from_previous": None, "conversion_from_start": 1.0},
@@ -258,19 +269,21 @@ def test_no_grid_no_heatmap() -> None:
     assert flow.heatmaps == {}
 
 
-def test_lines_restricted_to_cameras() -> None:
+def test_lines_restricted_to_cameras(tmp_path) -> None:
     door_a = CountingLine("door-a", (3.0, -1.0), (3.0, 3.0), in_side="right", cameras=frozenset({"cam-a"}))
     flow = SiteFlow([], [door_a, DOOR], [], FlowSettings(), UTC, None)
+    c1b = dataclasses.replace(C1, camera="cam-b", track="c1b")
     on_a = flow.process(C1)
-    on_b = flow.process(dataclasses.replace(C1, camera="cam-b", track="c1b"))
+    on_b = flow.process(c1b)
     assert [(c.line, c.direction) for c in on_a.crossings] == [("door-a", "in"), ("door", "in")]
     assert [(c.line, c.direction) for c in on_b.crossings] == [("door", "in")]
-    lines = flow.summary()["lines"]
+    plan = FlowPlan("test", [], [door_a, DOOR], [], FlowSettings())
+    lines = summarise_tracks(tmp_path, plan, [C1, c1b])["lines"]
     assert (lines["door-a"]["in"], lines["door"]["in"]) == (1, 2)
 
 
-def test_summary_of_nothing() -> None:
-    result = make_site().summary()
+def test_summary_of_nothing(tmp_path) -> None:
+    result = summarise_tracks(tmp_path, make_plan(), [])
     assert result["period"] is None
     assert result["tracks"]["customers"] == 0
     assert result["tracks"]["staff"] == 0
@@ -283,10 +296,10 @@ def test_summary_of_nothing() -> None:
     assert [row["tracks"] for row in result["funnels"]["buy"]] == [0, 0, 0]
 
 
-def test_only_staff_gives_no_period() -> None:
+def test_only_staff_gives_no_period(tmp_path) -> None:
     flow = make_site()
     flow.process(S1)
-    result = flow.summary()
+    result = summarise_tracks(tmp_path, make_plan(), [S1])
     assert result["period"] is None
     assert result["tracks"] == {**result["tracks"], "customers": 0, "staff": 1}
     assert result["zones"]["shelf"]["visits"] == 0

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from tests.helpers import sample_times, track_history
 from vision.analytics.site import SiteFlow
 from vision.analytics.visits import stays, zone_visits
+from vision.config.build import FlowPlan
 from vision.core.flow import FlowSettings
 from vision.core.places import Zone
+from vision.runtime.site_outputs import summarise_tracks
 
 PERIOD = 0.25
 START = 100.0
@@ -186,7 +188,7 @@ def site(zones: list[Zone], **overrides: float) -> SiteFlow:
     return SiteFlow(zones, [], [], FlowSettings(**overrides), ZoneInfo("UTC"), None)
 
 
-def test_zone_restricted_to_cameras_only_counts_their_tracks() -> None:
+def test_zone_restricted_to_cameras_only_counts_their_tracks(tmp_path) -> None:
     only_a = Zone.from_points("shelf-a", "area", [(0, 0), (2, 0), (2, 2), (0, 2)], cameras=frozenset({"cam-a"}))
     everyone = Zone.from_points("shelf", "area", [(0, 0), (2, 0), (2, 2), (0, 2)])
     flow = site([only_a, everyone])
@@ -198,7 +200,8 @@ def test_zone_restricted_to_cameras_only_counts_their_tracks() -> None:
         ("shelf", at(2), at(9)),
     ]
     assert [(v.zone, v.t_in, v.t_out) for v in seen_by_b.visits] == [("shelf", at(2), at(9))]
-    zones = flow.summary()["zones"]
+    plan = FlowPlan("test", [only_a, everyone], [], [], FlowSettings())
+    zones = summarise_tracks(tmp_path, plan, [seen_by_a.track, seen_by_b.track])["zones"]
     assert zones["shelf-a"]["visits"] == 1
     assert zones["shelf"]["visits"] == 2
     assert zones["shelf"]["unique_visitors"] == 2

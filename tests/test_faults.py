@@ -28,7 +28,7 @@ from vision.core.types import Detections
 from vision.perception.detect import DetectorSettings, UltralyticsDetector
 from vision.runtime.batch import RunSettings, run_batch
 
-DATASETS = ("tracks", "events", "visits")
+DATASETS = ("tracks", "events", "visits", "zone_seconds", "heatmap_cells")
 
 
 def command(site: Path, out: Path, *extra: str) -> list[str]:

@@ -90,27 +90,46 @@ def test_report_agrees_with_independent_reads_of_the_outputs(pets_report):
 def test_report_over_the_run_period_equals_the_runs_summary(pets_report):
     out, report, _ = pets_report
     summary = json.loads((out / "summary.json").read_text())
+    figures = {key: value for key, value in summary.items() if key not in ("site", "timezone", "settings", "heatmaps")}
+    assert figures == report["figures"]
+    assert figures["tracks"]["customers"] > 10 and figures["lines"]["crossing"]["in"] > 0
+    # the report's own tables say the same
     zones = {row["zone"]: row for row in report["tables"]["zones"]}
-    for name, figures in summary["zones"].items():
-        assert zones[name]["visits"] == figures["visits"]
-        assert zones[name]["visitors"] == figures["unique_visitors"]
-        if figures["visits"]:
-            assert zones[name]["dwell_median_s"] == pytest.approx(figures["dwell_s"]["p50"], abs=1e-3)
-            assert zones[name]["dwell_p90_s"] == pytest.approx(figures["dwell_s"]["p90"], abs=1e-3)
-    for name, counts in summary["lines"].items():
-        rows = [row for row in report["tables"]["lines_by_bucket"] if row["line"] == name]
-        assert (sum(r["in"] for r in rows), sum(r["out"] for r in rows)) == (counts["in"], counts["out"])
+    for name, zone in summary["zones"].items():
+        assert (zones[name]["visits"], zones[name]["person_seconds"]) == (zone["visits"], zone["person_seconds"])
     moves = {(row["from"], row["to"]): row["moves"] for row in report["tables"]["transitions"]}
     assert moves == {(row["from"], row["to"]): row["count"] for row in summary["paths"]["transitions"]}
-    paths = {row["path"]: row["tracks"] for row in report["tables"]["top_paths"]}
-    for row in summary["paths"]["top_sequences"]:
-        assert paths[" → ".join(row["sequence"])] == row["tracks"]
-    for name, steps in summary["funnels"].items():
-        mine = [row for row in report["tables"]["funnels"] if row["funnel"] == name]
-        assert [row["tracks"] for row in mine] == [step["tracks"] for step in steps]
-    (queue,) = summary["queues"]
-    (waits,) = report["tables"]["queue_waits"]
-    assert waits["wait_p90_s"] == pytest.approx(summary["queues"][queue]["wait_s"]["p90"], abs=1e-3)
+
+
+def test_zone_time_and_heatmap_agree_with_the_samples(pets_report):
+    """Zone person-seconds and the heatmap, recomputed from the track samples alone: each sample stands for the step
+    to its track's next sample (none across a gap over max_gap_s)."""
+    from matplotlib.path import Path as Polygon
+
+    out, _, _ = pets_report
+    summary = json.loads((out / "summary.json").read_text())
+    site = json.loads((out / "site.json").read_text())
+    tracks = read(out / "tracks").sort_values(["camera", "track", "t"])
+    tracks = tracks[~tracks["staff"]]
+    seconds = tracks.groupby(["camera", "track"])["t"].diff(-1).dt.total_seconds().abs().fillna(0.0)
+    seconds = seconds.where(seconds <= site["settings"]["max_gap_s"], 0.0).to_numpy()
+    xy = tracks[["x", "y"]].to_numpy()
+    known = ~np.isnan(xy).any(axis=1)
+    for zone in site["zones"]:
+        inside = Polygon(zone["polygon"]).contains_points(np.nan_to_num(xy, nan=-1e9)) & known
+        assert summary["zones"][zone["name"]]["person_seconds"] == pytest.approx(seconds[inside].sum(), abs=2e-3)
+    grid = site["grid"]
+    columns = np.floor((xy[:, 0] - grid["x0_m"]) / grid["cell_m"])
+    rows = np.floor((xy[:, 1] - grid["y0_m"]) / grid["cell_m"])
+    on_grid = known & (columns >= 0) & (columns < grid["columns"]) & (rows >= 0) & (rows < grid["rows"])
+    expected = np.zeros((grid["rows"], grid["columns"]))
+    np.add.at(expected, (rows[on_grid].astype(int), columns[on_grid].astype(int)), seconds[on_grid])
+    np.testing.assert_allclose(np.load(out / "heatmaps" / "site.npy"), expected, atol=1e-4)  # times kept to the µs
+    cells = read(out / "heatmap_cells")
+    from_cells = np.zeros_like(expected)
+    np.add.at(from_cells, (cells["row"].to_numpy(), cells["col"].to_numpy()), cells["seconds"].to_numpy())
+    np.testing.assert_allclose(from_cells, expected, atol=1e-4)
+    assert (cells["t"].dt.minute % 15 == 0).all() and (cells["t"].dt.second == 0).all()
 
 
 def test_report_files_and_csv(pets_report):
@@ -282,6 +301,10 @@ def test_small_figures_are_suppressed(shop, tmp_path):
     report = report_of(tmp_path, b, "--min-visitors", "13")
     (till,) = [row for row in report["tables"]["zones"] if row["zone"] == "till"]
     assert till["visits"] == till["dwell_median_s"] == "<13"
+    figures = report["figures"]
+    assert figures["zones"]["till"]["visits"] == figures["zones"]["till"]["dwell_s"] == "<13"
+    assert figures["tracks"]["customers"] == "<13"
+    assert figures["lines"]["entry"]["in"] == "<13"
     csv_text = (tmp_path / "report" / "zones.csv").read_text()
     assert "<13" in csv_text and "20.0" not in csv_text
     assert "&lt;13" in (tmp_path / "report" / "index.html").read_text()

@@ -1,18 +1,19 @@
-"""The flow analytics of one site: each finished track goes through `process`, and `summary` gives the figures.
+"""The flow analytics of one site: each finished track goes through `process`, which finds its zone visits, line
+crossings, share of time in staff zones, person-seconds per zone and time bucket, and person-seconds per heatmap cell
+and quarter hour. Staff tracks are flagged, so that every customer figure can leave them out.
 
-Per track, it finds zone visits, line crossings and the share of time spent in staff zones, and adds the track's
-presence to the heatmaps. Across tracks it keeps only small records (visits, crossings, presence intervals and
-per-zone person-seconds) for the summary; staff tracks are flagged and left out of every customer figure.
+Nothing per track or per visit is kept once a track has been processed: what a summary or report needs goes to disk
+with the track (see `vision.sinks.parquet`) and is computed from there. The whole-run heatmap grids are the only
+state, and their size is fixed by the grid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from vision.analytics import summary as figures
 from vision.analytics.heatmap import HeatmapAccumulator, presence_seconds
 from vision.analytics.lines import line_crossings
 from vision.analytics.visits import zone_visits
@@ -21,29 +22,53 @@ from vision.core.grid import GridGeometry
 from vision.core.places import CountingLine, Funnel, Zone
 from vision.core.types import Crossing, TrackHistory, Visit
 
+HEAT_BUCKET_S = 900  # heatmap cells are kept per quarter hour: every time zone's offset is a whole number of them
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSeconds:
+    """Person-seconds one track spent in one zone within one time bucket (starting at `start_s`)."""
+
+    zone: str
+    zone_kind: str
+    start_s: float
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class HeatCells:
+    """Person-seconds one customer track spent per heatmap cell and quarter hour: parallel arrays."""
+
+    start_s: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    seconds: np.ndarray
+
+    @staticmethod
+    def empty() -> HeatCells:
+        return HeatCells(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
 
 @dataclass(frozen=True, slots=True)
 class TrackFlow:
-    """What one finished track did: its visits and crossings, and whether it is staff."""
+    """What one finished track did: its visits and crossings, its time per zone and per heatmap cell, and whether
+    it is staff."""
 
     track: TrackHistory
     visits: list[Visit]
     crossings: list[Crossing]
     staff_share: float
     staff: bool
+    zone_seconds: tuple[ZoneSeconds, ...] = ()
+    heat: HeatCells | None = None
 
 
-@dataclass(slots=True)
-class _Records:
-    visits: list[Visit] = field(default_factory=list)
-    crossings: list[Crossing] = field(default_factory=list)
-    presence: list[tuple[float, float]] = field(default_factory=list)
-    sequences: list[list[str]] = field(default_factory=list)
-    zone_person_seconds: dict[str, float] = field(default_factory=dict)
-    customers: int = 0
-    staff: int = 0
-    first_time: float = float("inf")
-    last_time: float = float("-inf")
+def _sum_by(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=weights, minlength=len(unique))
 
 
 class SiteFlow:
@@ -63,7 +88,6 @@ class SiteFlow:
         self.timezone = timezone
         self.grid = grid
         self.heatmaps: dict[str, HeatmapAccumulator] = {}
-        self._records = _Records(zone_person_seconds={zone.name: 0.0 for zone in zones})
 
     def process(self, track: TrackHistory) -> TrackFlow:
         settings = self.settings
@@ -89,32 +113,42 @@ class SiteFlow:
             if line.seen_by(track.camera)
             for crossing in line_crossings(track, line, settings.line_margin_m)
         ]
-        flow = TrackFlow(track, visits, crossings, staff_share, is_staff)
-        if is_staff:
-            self._records.staff += 1
-        else:
-            self._record_customer(flow, seconds, inside, known)
-        return flow
-
-    def _record_customer(
-        self, flow: TrackFlow, seconds: np.ndarray, inside: dict[str, np.ndarray], known: np.ndarray
-    ) -> None:
-        records, track = self._records, flow.track
-        records.customers += 1
-        records.visits.extend(flow.visits)
-        records.crossings.extend(flow.crossings)
-        if len(track):
-            records.presence.append((float(track.time_s[0]), float(track.time_s[-1])))
-            records.first_time = min(records.first_time, float(track.time_s[0]))
-            records.last_time = max(records.last_time, float(track.time_s[-1]))
-        records.sequences.append(figures.zone_sequence(flow.visits))
-        for name, mask in inside.items():
-            records.zone_person_seconds[name] += float(seconds[mask].sum())
-        if self.grid is not None:
+        buckets = np.floor(track.time_s / settings.bucket_s) * settings.bucket_s
+        zone_seconds = []
+        for zone in zones:
+            mask = inside[zone.name]
+            if mask.any():
+                starts, sums = _sum_by(buckets[mask], seconds[mask])
+                zone_seconds += [
+                    ZoneSeconds(zone.name, zone.kind, float(start), float(total))
+                    for start, total in zip(starts, sums, strict=True)
+                ]
+        heat = None
+        if self.grid is not None and not is_staff:  # heatmaps show customers only
+            heat = self._heat_cells(track, seconds, known)
             heatmap = self.heatmaps.get(track.camera)
             if heatmap is None:
                 heatmap = self.heatmaps[track.camera] = HeatmapAccumulator(self.grid)
             heatmap.add(track.floor_xy[known], seconds[known])
+        return TrackFlow(track, visits, crossings, staff_share, is_staff, tuple(zone_seconds), heat)
+
+    def _heat_cells(self, track: TrackHistory, seconds: np.ndarray, known: np.ndarray) -> HeatCells:
+        assert self.grid is not None
+        row, col, on_grid = self.grid.cells(track.floor_xy)
+        keep = on_grid & known & (seconds > 0)
+        if not keep.any():
+            return HeatCells.empty()
+        start = (np.floor(track.time_s[keep] / HEAT_BUCKET_S) * HEAT_BUCKET_S).astype(np.int64)
+        cell = row[keep] * self.grid.columns + col[keep]
+        keys = np.stack([start, cell], axis=1)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights=seconds[keep], minlength=len(unique))
+        return HeatCells(
+            start_s=unique[:, 0],
+            row=(unique[:, 1] // self.grid.columns).astype(np.int32),
+            col=(unique[:, 1] % self.grid.columns).astype(np.int32),
+            seconds=sums,
+        )
 
     def merged_heatmap(self) -> np.ndarray | None:
         if self.grid is None:
@@ -123,74 +157,3 @@ class SiteFlow:
         for heatmap in self.heatmaps.values():
             merged += heatmap.person_seconds
         return merged
-
-    def summary(self) -> dict:
-        records, settings = self._records, self.settings
-        has_time = records.first_time <= records.last_time
-        period = (records.first_time, records.last_time) if has_time else None
-
-        def occupancy_of(intervals: list[tuple[float, float]]) -> list[dict]:
-            if period is None:
-                return []
-            array = np.asarray(intervals, dtype=np.float64).reshape(-1, 2)
-            return figures.occupancy(array, settings.bucket_s, self.timezone, period)
-
-        zones = {}
-        for zone in self.zones:
-            visits = [v for v in records.visits if v.zone == zone.name]
-            person_seconds = records.zone_person_seconds[zone.name]
-            zones[zone.name] = {
-                "kind": zone.kind,
-                "area_m2": round(zone.area_m2, 3),
-                "visits": len(visits),
-                "unique_visitors": len({(v.camera, v.track) for v in visits}),
-                "dwell_s": figures.duration_stats([v.dwell_s for v in visits]),
-                "person_seconds": round(person_seconds, 3),
-                "person_seconds_per_m2": round(person_seconds / zone.area_m2, 3),
-            }
-        hot_to_cold = sorted(zones, key=lambda name: zones[name]["person_seconds_per_m2"], reverse=True)
-        queues = {
-            zone.name: {
-                "wait_s": figures.duration_stats(
-                    [v.dwell_s for v in records.visits if v.zone == zone.name], percentiles=(50, 90, 95)
-                ),
-                "length": occupancy_of([(v.t_in, v.t_out) for v in records.visits if v.zone == zone.name]),
-            }
-            for zone in self.zones
-            if zone.kind == "queue"
-        }
-        return {
-            "period": None
-            if period is None
-            else {
-                "start": figures.bucket_label(period[0], self.timezone),
-                "end": figures.bucket_label(period[1], self.timezone),
-            },
-            "tracks": {
-                "customers": records.customers,
-                "staff": records.staff,
-                "note": "tracks, not people: a person lost and found again counts twice",
-            },
-            "zones": zones,
-            "zones_hot_to_cold": hot_to_cold,
-            "lines": {
-                line.name: figures.crossing_counts(
-                    [c for c in records.crossings if c.line == line.name], settings.bucket_s, self.timezone
-                )
-                for line in self.lines
-            },
-            "occupancy": {
-                "bucket_s": settings.bucket_s,
-                "in_view": occupancy_of(records.presence),
-                "zones": {
-                    zone.name: occupancy_of([(v.t_in, v.t_out) for v in records.visits if v.zone == zone.name])
-                    for zone in self.zones
-                },
-            },
-            "paths": {
-                "transitions": figures.transitions(records.sequences),
-                "top_sequences": figures.top_sequences(records.sequences, settings.top_sequences),
-            },
-            "funnels": {funnel.name: figures.funnel(records.sequences, list(funnel.steps)) for funnel in self.funnels},
-            "queues": queues,
-        }

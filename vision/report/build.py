@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from vision.analytics.summary import steps_reached
 from vision.report import queries
 from vision.report.inputs import Bucket, Period, ReportError, RunFolders
+from vision.report.summary import flow_summary, funnel_steps, summary_bucket_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class PeriodFigures:
     tables: dict[str, list[dict]] = field(default_factory=dict)
     heatmap: np.ndarray | None = None
     heatmap_tracks: int = 0
+    summary: dict | None = None  # the figures of a run's summary.json, suppressed, over this period
 
 
 @dataclass(slots=True)
@@ -100,39 +101,24 @@ _FLOOR_TABLES = {
 
 
 def suppress(table: str, rows: list[dict], min_visitors: int) -> list[dict]:
-    """Rows with every figure that rests on fewer than `min_visitors` distinct tracks replaced by "<k"."""
+    """Rows with every figure that rests on some, but fewer than `min_visitors`, distinct tracks replaced by "<k"."""
     count_column, columns = _SUPPRESSED[table]
     hidden = f"<{min_visitors}"
     out = []
     for row in rows:
         count = row.get(count_column)
-        if isinstance(count, int | float) and count < min_visitors:
+        if isinstance(count, int | float) and 0 < count < min_visitors:  # zero rests on nobody: it is shown
             row = {**row, **{column: hidden for column in columns if column in row}}
         out.append(row)
     return out
 
 
-def _funnels(funnel_steps: list[dict], paths: list[dict]) -> list[dict]:
-    rows = []
-    for funnel in funnel_steps:
-        steps = list(funnel["steps"])
-        reached = [0] * len(steps)
-        for path in paths:
-            for index in range(steps_reached(list(path["path"]), steps)):
-                reached[index] += path["tracks"]
-        for index, zone in enumerate(steps):
-            previous = reached[index - 1] if index else None
-            rows.append(
-                {
-                    "funnel": funnel["name"],
-                    "step": index + 1,
-                    "zone": zone,
-                    "tracks": reached[index],
-                    "conversion_from_previous": round(reached[index] / previous, 4) if previous else None,
-                    "conversion_from_start": round(reached[index] / reached[0], 4) if reached[0] else None,
-                }
-            )
-    return rows
+def _funnels(funnels: list[dict], paths: list[dict]) -> list[dict]:
+    return [
+        {"funnel": funnel["name"], "step": index + 1, **step}
+        for funnel in funnels
+        for index, step in enumerate(funnel_steps(list(funnel["steps"]), paths))
+    ]
 
 
 def _flag_cold(zones: list[dict], cold_share: float) -> list[dict]:
@@ -171,6 +157,8 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         tables["transitions"] = queries.transitions(con)
         tables["funnels"] = _funnels(runs.site.funnels, paths)
         tables["queue_waits"] = queries.queue_waits(con)
+        bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
+        figures.summary = flow_summary(con, runs.site, options.min_visitors, bucket_s)
         for name, needs in _FLOOR_TABLES.items():
             if not queries.has_view(con, needs):
                 del tables[name]  # a run without a site has no zones or lines: those tables are left out
@@ -178,7 +166,7 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         if grid is not None:
             grid_rows, grid_columns = int(grid["rows"]), int(grid["columns"])
             heatmap = np.zeros((grid_rows, grid_columns))
-            for row, column, seconds in queries.heatmap_cells(con, grid, runs.site.max_gap_s):
+            for row, column, seconds in queries.heatmap_cells(con, grid):
                 heatmap[row, column] += seconds
             sigma = options.smooth_m / float(grid["cell_m"])
             figures.heatmap = gaussian_filter(heatmap, sigma) if sigma > 0 else heatmap

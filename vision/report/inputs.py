@@ -14,7 +14,7 @@ from vision.core.errors import FootfallError
 
 Bucket = Literal["hour", "day", "week"]
 BUCKETS: tuple[str, ...] = ("hour", "day", "week")
-DATASETS = ("tracks", "events", "visits")
+DATASETS = ("tracks", "events", "visits", "zone_seconds", "heatmap_cells")
 
 
 class ReportError(FootfallError):
@@ -31,8 +31,12 @@ class Site:
     lines: list[dict]
     funnels: list[dict]
     grid: dict | None
-    max_gap_s: float
+    settings: dict  # the flow thresholds (vision.core.flow.FlowSettings as a dict)
     floor_plan: dict | None = None  # its `image` made an absolute path
+
+    @property
+    def max_gap_s(self) -> float:
+        return float(self.settings.get("max_gap_s", 2.0))
 
     @property
     def has_floor(self) -> bool:
@@ -72,13 +76,20 @@ def _read_json(path: Path) -> dict:
 def _site_of(folder: Path) -> Site:
     site_file = folder / "site.json"
     if not site_file.is_file():
-        return Site(site_id="", timezone="UTC", zones=[], lines=[], funnels=[], grid=None, max_gap_s=2.0)
-    document = _read_json(site_file)
+        return Site(site_id="", timezone="UTC", zones=[], lines=[], funnels=[], grid=None, settings={})
+    return site_from_description(_read_json(site_file), folder)
+
+
+def site_from_description(document: dict, folder: Path) -> Site:
+    """The site of a `site.json` document read from `folder` (which its floor-plan picture is relative to)."""
     timezone = str(document.get("timezone", "UTC"))
     try:
         ZoneInfo(timezone)
     except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        raise ReportError(f"{site_file}: unknown time zone {timezone!r}; the output folder is damaged") from None
+        raise ReportError(
+            f"{folder / 'site.json'}: unknown time zone {timezone!r}; the output folder is damaged"
+        ) from None
+    settings = document.get("settings")
     return Site(
         site_id=str(document.get("site", "")),
         timezone=timezone,
@@ -86,7 +97,7 @@ def _site_of(folder: Path) -> Site:
         lines=list(document.get("lines") or []),
         funnels=list(document.get("funnels") or []),
         grid=document.get("grid"),
-        max_gap_s=float((document.get("settings") or {}).get("max_gap_s", 2.0)),
+        settings=dict(settings) if isinstance(settings, dict) else {},
         floor_plan=_plan_of(folder, document.get("floor_plan")),
     )
 
@@ -112,7 +123,7 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
             raise ReportError(f"{folder}: not a footfall output (no run.json); give a folder that `footfall run` wrote")
         _read_json(folder / "run.json")  # a run still going on (or killed) is reported on what reached disk
         if not any((folder / name).is_dir() for name in DATASETS):
-            raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/); the run analysed nothing")
+            raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/…); the run analysed nothing")
         sites.append(_site_of(folder))
     first = sites[0]
     for folder, site in zip(folders[1:], sites[1:], strict=True):

@@ -24,16 +24,27 @@ class Scope:
     bucket: Bucket
 
 
+# Each dataset's time column, and whether it holds staff rows (the heatmap cells are the customers' only).
+_DATASETS = {
+    "tracks": ("t", True),
+    "events": ("t", True),
+    "visits": ("t_in", True),
+    "zone_seconds": ("t", True),
+    "heatmap_cells": ("t", False),
+}
+
+
 def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the views `tracks`, `events`, `visits` (the rows in scope, staff left out) and
-    `track_spans` (each track's first and last time), plus the site's `zones` table."""
+    """A DuckDB connection with a view per dataset on disk holding the rows in scope, staff left out (`tracks`,
+    `events`, `visits`, `zone_seconds`, `heatmap_cells`), `staff_tracks` (the staff's track samples), `track_spans`
+    (each customer track's first and last time) and the site's `zones` table."""
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
     con.execute(f"SET TimeZone = '{runs.site.timezone}'")
-    for name, time_column in (("tracks", "t"), ("events", "t"), ("visits", "t_in")):
+    for name, (time_column, has_staff) in _DATASETS.items():
         files = runs.dataset(name)
         if not files:
             continue
-        where = ["NOT staff"]
+        where = ["true"]
         if scope.start is not None:
             where.append(f"{time_column} >= TIMESTAMPTZ '{scope.start.isoformat()}'")
         if scope.end is not None:
@@ -42,7 +53,13 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
             listed = ", ".join("'" + camera.replace("'", "''") + "'" for camera in scope.cameras)
             where.append(f"camera IN ({listed})")
         source = f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
-        con.execute(f"CREATE VIEW {name} AS SELECT * EXCLUDE (date) FROM {source} WHERE {' AND '.join(where)}")
+        selected = f"SELECT * EXCLUDE (date) FROM {source} WHERE {' AND '.join(where)}"
+        if has_staff:
+            con.execute(f"CREATE VIEW {name} AS {selected} AND NOT staff")
+        else:
+            con.execute(f"CREATE VIEW {name} AS {selected}")
+        if name == "tracks":
+            con.execute(f"CREATE VIEW staff_tracks AS {selected} AND staff")
     if runs.dataset("tracks"):
         con.execute(
             "CREATE VIEW track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, count(*) AS samples "
@@ -117,18 +134,25 @@ def line_counts_by_hour_of_day(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def zone_figures(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Per zone: visits, unique visitors, dwell median and p90, person-seconds (the visits' dwell) per m², ranked
-    hot to cold. Zones nobody visited are listed with zeros."""
+    """Per zone: visits, unique visitors, dwell median and p90, person-seconds (every sample inside, from
+    `zone_seconds`) per m², ranked hot to cold. Zones nobody visited are listed with zeros."""
     if not has_view(con, "visits"):
         return []
+    presence = (
+        "SELECT zone, sum(seconds) AS seconds FROM zone_seconds GROUP BY zone"
+        if has_view(con, "zone_seconds")
+        else "SELECT NULL::VARCHAR AS zone, NULL::DOUBLE AS seconds WHERE false"
+    )
     return rows(
         con,
-        "SELECT z.zone, z.zone_kind, round(z.area_m2, 3) AS area_m2, count(v.track) AS visits, "
-        "count(DISTINCT (v.camera, v.track)) AS visitors, "
-        "round(median(v.dwell_s), 3) AS dwell_median_s, round(quantile_cont(v.dwell_s, 0.9), 3) AS dwell_p90_s, "
-        "round(coalesce(sum(v.dwell_s), 0), 3) AS person_seconds, "
-        "round(coalesce(sum(v.dwell_s), 0) / z.area_m2, 3) AS person_seconds_per_m2 "
-        "FROM zones z LEFT JOIN visits v ON v.zone = z.zone GROUP BY z.zone, z.zone_kind, z.area_m2 "
+        f"WITH presence AS ({presence}), "
+        "stays AS (SELECT zone, count(*) AS visits, count(DISTINCT (camera, track)) AS visitors, "
+        "median(dwell_s) AS dwell_median, quantile_cont(dwell_s, 0.9) AS dwell_p90 FROM visits GROUP BY zone) "
+        "SELECT z.zone, z.zone_kind, round(z.area_m2, 3) AS area_m2, coalesce(s.visits, 0) AS visits, "
+        "coalesce(s.visitors, 0) AS visitors, round(s.dwell_median, 3) AS dwell_median_s, "
+        "round(s.dwell_p90, 3) AS dwell_p90_s, round(coalesce(p.seconds, 0), 3) AS person_seconds, "
+        "round(coalesce(p.seconds, 0) / z.area_m2, 3) AS person_seconds_per_m2 "
+        "FROM zones z LEFT JOIN stays s ON s.zone = z.zone LEFT JOIN presence p ON p.zone = z.zone "
         "ORDER BY person_seconds_per_m2 DESC, z.zone",
     )
 
@@ -224,17 +248,14 @@ def queue_waits(con: duckdb.DuckDBPyConnection) -> list[dict]:
     )
 
 
-def heatmap_cells(con: duckdb.DuckDBPyConnection, grid: dict, max_gap_s: float) -> list[tuple[int, int, float]]:
-    """(row, col, person-seconds) per grid cell: each sample stands for the step to its track's next sample, as in
-    the run's own heatmaps (none across a gap longer than max_gap_s)."""
-    if not has_view(con, "tracks"):
+def heatmap_cells(con: duckdb.DuckDBPyConnection, grid: dict) -> list[tuple[int, int, float]]:
+    """(row, col, person-seconds) per grid cell, from the run's `heatmap_cells` (kept per quarter hour, so a period
+    counts the quarter hours that start in it)."""
+    if not has_view(con, "heatmap_cells"):
         return []
     relation = con.execute(
-        "WITH samples AS (SELECT x, y, epoch(lead(t) OVER (PARTITION BY camera, track ORDER BY t) - t) AS step "
-        "FROM tracks) "
-        "SELECT CAST(floor((y - ?) / ?) AS BIGINT) AS r, CAST(floor((x - ?) / ?) AS BIGINT) AS c, sum(step) AS s "
-        "FROM samples WHERE x IS NOT NULL AND step IS NOT NULL AND step <= ? GROUP BY ALL "
-        "HAVING r >= 0 AND r < ? AND c >= 0 AND c < ?",
-        [grid["y0_m"], grid["cell_m"], grid["x0_m"], grid["cell_m"], max_gap_s, grid["rows"], grid["columns"]],
+        'SELECT "row", col, sum(seconds) FROM heatmap_cells WHERE "row" >= 0 AND "row" < ? AND col >= 0 AND col < ? '
+        "GROUP BY ALL",
+        [grid["rows"], grid["columns"]],
     )
     return [(int(r), int(c), float(s)) for r, c, s in relation.fetchall()]

@@ -351,6 +351,7 @@ def report_summary(report: Report, tables: dict[str, list[dict]]) -> dict:
         "segments_s": {"browser": report.options.browser_s, "dweller": report.options.dweller_s},
         "generated_at": report.generated_at,
         "tables": tables,
+        "figures": report.main.summary,
         "comparison": report.comparison,
         "compare_period": report.compare_label,
     }

@@ -120,6 +120,7 @@ def _run_job(
             job.camera,
             placement.part_prefix,
             with_flow=flow is not None,
+            with_heatmap=flow is not None and flow.grid is not None,
             timezone=timezone,
             start=source.info.start_time,
             schedule=FlushSchedule(settings.flush_interval_s),

@@ -3,6 +3,7 @@ raw grid as .npy, its geometry as .json, a picture as .png)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,12 @@ import numpy as np
 from vision.analytics.site import SiteFlow
 from vision.config.build import FlowPlan
 from vision.core.errors import OutputError
+from vision.core.types import TrackHistory
+from vision.report import queries
+from vision.report.inputs import RunFolders, site_from_description
+from vision.report.summary import flow_summary
 from vision.sinks.atomic import atomic_output, write_json_atomic
+from vision.sinks.parquet import TrackTableSink
 from vision.sinks.pictures import heatmap_picture
 
 
@@ -81,10 +87,41 @@ def write_site_description(out_dir: Path, plan: FlowPlan) -> list[str]:
     return written
 
 
+def run_summary(out_dir: Path, plan: FlowPlan) -> dict:
+    """The figures of the run in `out_dir` (one run per folder), from the datasets it wrote, by the code that makes
+    a report's (`vision.report.summary`)."""
+    runs = RunFolders([out_dir], site_from_description(site_description(plan), out_dir))
+    con = queries.connect(runs, queries.Scope(None, None, None, "hour"), memory_limit="1GB")
+    try:
+        return flow_summary(con, runs.site)
+    finally:
+        con.close()
+
+
+def summarise_tracks(out_dir: Path, plan: FlowPlan, tracks: Iterable[TrackHistory]) -> dict:
+    """What a run whose tracker produced `tracks` would put in its summary: the tracks go through the site's flow
+    analytics and the Parquet sinks into `out_dir` (an empty folder), and the summary is computed from there. Used
+    to put ground-truth tracks through the same analytics as the engine's (scripts/eval_flow.py) and in tests."""
+    flow = site_flow(plan)
+    sinks: dict[str, TrackTableSink] = {}
+    for track in tracks:
+        sink = sinks.get(track.camera)
+        if sink is None:
+            sink = sinks[track.camera] = TrackTableSink(
+                out_dir, track.camera, "tracks", with_flow=True, with_heatmap=plan.grid is not None,
+                timezone=plan.timezone,
+            )  # fmt: skip
+        sink.write_track(flow.process(track))
+    for sink in sinks.values():
+        sink.close(completed=True)
+    return run_summary(out_dir, plan)
+
+
 def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[str]:
     """Writes summary.json and the heatmaps; returns their paths relative to `out_dir`."""
     written: list[Path] = []
-    summary = {"site": plan.site_id, "timezone": plan.timezone, "settings": asdict(plan.settings), **flow.summary()}
+    summary = {"site": plan.site_id, "timezone": plan.timezone, "settings": asdict(plan.settings)}
+    summary.update(run_summary(out_dir, plan))
     if plan.grid is not None:
         folder = out_dir / "heatmaps"
         grids = {camera: heatmap.person_seconds for camera, heatmap in sorted(flow.heatmaps.items())}

@@ -1,4 +1,7 @@
-"""The Parquet datasets a run writes: `tracks/`, `events/` and `visits/`, hive-partitioned by camera and date.
+"""The Parquet datasets a run writes, hive-partitioned by camera and date: `tracks/` (every sample), and with a
+site `events/` (zone entries and exits, line crossings), `visits/`, `zone_seconds/` (person-seconds per track, zone
+and time bucket) and, with a heatmap grid, `heatmap_cells/` (customers' person-seconds per cell and quarter hour).
+Together they are the record every figure is computed from (see `vision.report`).
 
 Every part file appears atomically (see `vision.sinks.atomic`), so a reader never sees half a file."""
 
@@ -15,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vision.analytics.site import TrackFlow
+from vision.analytics.site import HeatCells, TrackFlow, ZoneSeconds
 from vision.core.ids import check_camera_id
 from vision.core.types import Crossing, FloorTracks, TrackHistory, Visit
 from vision.sinks.atomic import atomic_output
@@ -59,6 +62,26 @@ VISITS_SCHEMA = pa.schema(
     ]
 )
 
+ZONE_SECONDS_SCHEMA = pa.schema(
+    [
+        pa.field("track", pa.string(), nullable=False),
+        pa.field("zone", pa.string(), nullable=False),
+        pa.field("zone_kind", pa.string(), nullable=False),
+        pa.field("t", TIMESTAMP, nullable=False),  # the start of the time bucket (the site's bucket_s)
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("staff", pa.bool_(), nullable=False),
+    ]
+)
+
+HEAT_CELLS_SCHEMA = pa.schema(
+    [
+        pa.field("t", TIMESTAMP, nullable=False),  # the start of the quarter hour
+        pa.field("row", pa.int32(), nullable=False),
+        pa.field("col", pa.int32(), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+    ]
+)
+
 
 def epoch_us(seconds: np.ndarray | list[float]) -> pa.Array:
     micros = np.round(np.asarray(seconds, dtype=np.float64) * 1_000_000).astype(np.int64)
@@ -72,6 +95,8 @@ class PartitionedTableWriter:
     (see `FlushSchedule`) and at `close()`, so a live feed produces files steadily and memory stays bounded. A
     writer that got no rows at all writes one empty part (dated `empty_date`), so the dataset always exists with
     its schema and readers need no special case for footage with nobody in it.
+
+    `combine`, if given, merges the buffered rows before they are written (the heatmap cells sum per cell).
 
     `camera` and `date` live in the folder names (hive partitioning), which pyarrow, DuckDB, pandas and Polars all
     read back as columns; `date` is the date of `date_column` in `timezone` (the site's, else UTC).
@@ -87,6 +112,7 @@ class PartitionedTableWriter:
         timezone: str = "UTC",
         rows_per_file: int = 200_000,
         empty_date: str | None = None,
+        combine: Callable[[pa.Table], pa.Table] | None = None,
     ) -> None:
         check_camera_id(camera)
         self.root = root
@@ -97,6 +123,7 @@ class PartitionedTableWriter:
         self.timezone = timezone
         self.rows_per_file = rows_per_file
         self.empty_date = empty_date
+        self.combine = combine
         self.rows_written = 0
         self.files: list[Path] = []
         self._tables: list[pa.Table] = []
@@ -116,6 +143,8 @@ class PartitionedTableWriter:
             return
         table = pa.concat_tables(self._tables)
         self._tables, self._buffered_rows = [], 0
+        if self.combine is not None:
+            table = self.combine(table)
         local_time = table[self.date_column].cast(pa.timestamp("us", tz=self.timezone))
         dates = pc.strftime(local_time, format="%Y-%m-%d")
         for date in pc.unique(dates).to_pylist():
@@ -214,10 +243,43 @@ def visit_rows(track: str, visits: Sequence[Visit], staff: bool) -> pa.Table:
     )
 
 
+def zone_seconds_rows(track: str, rows: Sequence[ZoneSeconds], staff: bool) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            pa.array([track] * len(rows), pa.string()),
+            pa.array([r.zone for r in rows], pa.string()),
+            pa.array([r.zone_kind for r in rows], pa.string()),
+            epoch_us([r.start_s for r in rows]),
+            pa.array([r.seconds for r in rows], pa.float64()),
+            pa.array([staff] * len(rows), pa.bool_()),
+        ],
+        schema=ZONE_SECONDS_SCHEMA,
+    )
+
+
+def heat_cell_rows(heat: HeatCells) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            epoch_us(heat.start_s),
+            pa.array(heat.row, pa.int32()),
+            pa.array(heat.col, pa.int32()),
+            pa.array(heat.seconds, pa.float64()),
+        ],
+        schema=HEAT_CELLS_SCHEMA,
+    )
+
+
+def sum_heat_cells(table: pa.Table) -> pa.Table:
+    """One row per quarter hour and cell: the tracks' rows summed."""
+    summed = table.group_by(["t", "row", "col"], use_threads=False).aggregate([("seconds", "sum")])
+    return summed.rename_columns(["t", "row", "col", "seconds"]).select(HEAT_CELLS_SCHEMA.names).cast(HEAT_CELLS_SCHEMA)
+
+
 class TrackTableSink:
-    """A camera's finished tracks as Parquet: `tracks/` always, and with a site's flow analytics `events/` and
-    `visits/` too. What was analysed is kept whether or not the run completed: buffered rows are written on the
-    `schedule`, after which `after_flush` is called (the batch updates run.json there)."""
+    """A camera's finished tracks as Parquet: `tracks/` always, with a site's flow analytics `events/`, `visits/`
+    and `zone_seconds/` too, and `heatmap_cells/` when the site has a heatmap grid. What was analysed is kept
+    whether or not the run completed: buffered rows are written on the `schedule`, after which `after_flush` is
+    called (the batch updates run.json there)."""
 
     def __init__(
         self,
@@ -225,6 +287,7 @@ class TrackTableSink:
         camera: str,
         part_prefix: str,
         with_flow: bool,
+        with_heatmap: bool = False,
         timezone: str = "UTC",
         start: datetime | None = None,
         schedule: FlushSchedule | None = None,
@@ -232,14 +295,25 @@ class TrackTableSink:
     ) -> None:
         empty_date = start.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d") if start is not None else None
 
-        def writer(name: str, schema: pa.Schema, date_column: str) -> PartitionedTableWriter:
+        def writer(
+            name: str, schema: pa.Schema, date_column: str, combine: Callable[[pa.Table], pa.Table] | None = None
+        ) -> PartitionedTableWriter:
             return PartitionedTableWriter(
-                out_dir / name, camera, part_prefix, schema, date_column, timezone, empty_date=empty_date
+                out_dir / name,
+                camera,
+                part_prefix,
+                schema,
+                date_column,
+                timezone,
+                empty_date=empty_date,
+                combine=combine,
             )
 
         self.tracks = writer("tracks", TRACKS_SCHEMA, "t")
         self.events = writer("events", EVENTS_SCHEMA, "t") if with_flow else None
         self.visits = writer("visits", VISITS_SCHEMA, "t_in") if with_flow else None
+        self.zone_seconds = writer("zone_seconds", ZONE_SECONDS_SCHEMA, "t") if with_flow else None
+        self.heat_cells = writer("heatmap_cells", HEAT_CELLS_SCHEMA, "t", sum_heat_cells) if with_heatmap else None
         self._schedule = schedule
         self._after_flush = after_flush
 
@@ -248,7 +322,8 @@ class TrackTableSink:
         return [path for writer in self._writers() for path in writer.files]
 
     def _writers(self) -> list[PartitionedTableWriter]:
-        return [w for w in (self.tracks, self.events, self.visits) if w is not None]
+        writers = (self.tracks, self.events, self.visits, self.zone_seconds, self.heat_cells)
+        return [w for w in writers if w is not None]
 
     def write_frame(self, tracks: FloorTracks) -> None:
         if self._schedule is not None and self._schedule.due(tracks.time_s):
@@ -263,6 +338,10 @@ class TrackTableSink:
         if self.events is not None and self.visits is not None:
             self.events.write(event_rows(name, track.visits, track.crossings, "line", staff))
             self.visits.write(visit_rows(name, track.visits, staff))
+        if self.zone_seconds is not None:
+            self.zone_seconds.write(zone_seconds_rows(name, track.zone_seconds, staff))
+        if self.heat_cells is not None and track.heat is not None:
+            self.heat_cells.write(heat_cell_rows(track.heat))
         self.tracks.write(track_rows(track.track, staff))
 
     def close(self, completed: bool) -> list[Path]:
