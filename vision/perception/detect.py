@@ -19,6 +19,7 @@ import numpy as np
 
 from vision.core.errors import ModelError
 from vision.core.types import Detections
+from vision.perception.export import ExportSettings, runtime_model
 from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 DEFAULT_MODEL = "yolo11n.pt"
@@ -40,6 +41,9 @@ class DetectorSettings:
     imgsz: int | None = None  # None: the model's own input size (640 for .pt weights)
     conf: float = 0.1
     device: str | None = None
+    export: str = "auto"  # .pt weights run as: auto (the fastest here, OpenVINO), openvino, onnx, none (PyTorch)
+    int8: bool = False  # INT8 post-training quantisation of the export, calibrated on `calibration`
+    calibration: tuple[str, ...] = ()  # videos / image folders of the footage, for int8
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -48,6 +52,7 @@ class DetectorSettings:
             raise ValueError(f"confidence threshold must be between 0 and 1, got {self.conf}")
         if self.imgsz is not None and (self.imgsz < 32 or self.imgsz % 32):
             raise ValueError(f"image size must be a multiple of 32 (at least 32), got {self.imgsz}")
+        ExportSettings(self.export, self.imgsz or DEFAULT_IMGSZ, self.int8)  # raises ValueError if inconsistent
 
 
 def _looks_like_path(model: str) -> bool:
@@ -145,7 +150,11 @@ class UltralyticsDetector:
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = settings
         with _native_stderr_muted():
-            self._model = _load_model(settings.model)
+            export = ExportSettings(
+                settings.export, settings.imgsz or DEFAULT_IMGSZ, settings.int8, settings.calibration
+            )
+            self.model_path = runtime_model(settings.model, export)  # .pt: its cached export (vision.perception.export)
+            self._model = _load_model(self.model_path)
             names = _model_names(self._model, settings.model)
         if not isinstance(names, dict) or not names:
             raise ModelError(f"{settings.model} has no class names; it is not a YOLO detection model")
