@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ def pets_calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if "FOOTFALL_CACHE_DIR" not in os.environ:  # exports of .pt weights go to a folder of this session, not ~/.cache
+        os.environ["FOOTFALL_CACHE_DIR"] = tempfile.mkdtemp(prefix="footfall-test-cache-")
     missing = [p for p in (PETS_VIDEO, PETS_GT, TFLITE_MODEL, PERSON_PT_MODEL, VTEST_VIDEO) if not p.exists()]
     if missing:
         raise pytest.UsageError(

@@ -54,6 +54,10 @@ class OneFrameTracker:
         self._next_id = 1
         self._live = np.zeros(0, np.int64)
 
+    @property
+    def tracking(self) -> bool:
+        return len(self._live) > 0
+
     def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
         ended, count = self._live, len(detections)
         self._live = np.arange(self._next_id, self._next_id + count, dtype=np.int64)

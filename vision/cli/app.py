@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -21,6 +22,8 @@ from vision.core.errors import FootfallError
 from vision.core.ids import default_camera_id
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
+from vision.perception.export import ExportChoice
+from vision.perception.gate import DEFAULT_MAX_SKIP_S, DEFAULT_MIN_AREA_PX, GateSettings
 from vision.perception.track import TrackerKind, TrackerSettings
 from vision.runtime.batch import RunSettings, run_batch, unexpected_error
 from vision.runtime.preflight import check_site_files
@@ -144,6 +147,21 @@ def run_command(
     ] = None,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
     device: Annotated[str | None, typer.Option(help="Inference device, e.g. cpu or 0 (default: automatic).")] = None,
+    export: Annotated[
+        ExportChoice,
+        typer.Option(
+            help=".pt weights run as: auto (OpenVINO, the fastest measured here), openvino, onnx, or none "
+            "(PyTorch). The export is made once and cached (FOOTFALL_CACHE_DIR, else ~/.cache/footfall/exports)."
+        ),
+    ] = "auto",
+    int8: Annotated[
+        bool,
+        typer.Option(help="Quantise the export to INT8, calibrated on frames of the inputs (see README: Speed)."),
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Inference threads (default: every CPU this process may use, cgroup quota included)."),
+    ] = None,
     analysis_fps: Annotated[float, typer.Option(help="Frames analysed per second of video.")] = 5.0,
     start: Annotated[
         str | None,
@@ -162,6 +180,16 @@ def run_command(
             "and of run.json: what a crash can lose at most."
         ),
     ] = 60.0,
+    gate: Annotated[
+        bool,
+        typer.Option(help="Skip the detector on frames where nothing moved and nobody is tracked (see README: Speed)."),
+    ] = True,
+    gate_min_area: Annotated[
+        float, typer.Option(help="Changed pixels (full-size frame) that count as movement for --gate.")
+    ] = DEFAULT_MIN_AREA_PX,
+    gate_max_skip: Annotated[
+        float, typer.Option(help="With --gate, seconds after which the detector looks again anyway.")
+    ] = DEFAULT_MAX_SKIP_S,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Detect and track people in footage and write anonymised floor trajectories to OUT."""
@@ -173,6 +201,9 @@ def run_command(
             imgsz=imgsz,
             conf=conf,
             device=device,
+            threads=threads,
+            export=export,
+            int8=int8,
         )
         plan = None
         if site is not None:
@@ -188,6 +219,11 @@ def run_command(
             jobs = [CameraJob(source, camera or default_camera_id(source), calibration) for source in inputs]
         else:
             raise fail("nothing to analyse: give video files or image-sequence folders, or --site SITE.yaml")
+        if int8 and not model.lower().endswith(".pt"):
+            raise fail(f"--int8 quantises an export of .pt weights; {model} is not .pt (leave out --int8)")
+        if int8:  # calibrated on the footage itself: the files among the inputs
+            files = tuple(str(job.source) for job in jobs if Path(str(job.source)).exists())
+            detector_settings = dataclasses.replace(detector_settings, calibration=files)
         settings = RunSettings(
             detector=detector_settings,
             tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
@@ -196,6 +232,7 @@ def run_command(
             export_mot=export_mot,
             flow=plan,
             flush_interval_s=flush_interval,
+            gate=GateSettings(enabled=gate, min_area_px=gate_min_area, max_skip_s=gate_max_skip),
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

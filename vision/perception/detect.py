@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vision.core.cpus import available_cpus
 from vision.core.errors import ModelError
 from vision.core.types import Detections
 from vision.perception.export import ExportSettings, runtime_model
@@ -41,11 +42,14 @@ class DetectorSettings:
     imgsz: int | None = None  # None: the model's own input size (640 for .pt weights)
     conf: float = 0.1
     device: str | None = None
+    threads: int | None = None  # inference threads; None: every CPU this process may use (vision.core.cpus)
     export: str = "auto"  # .pt weights run as: auto (the fastest here, OpenVINO), openvino, onnx, none (PyTorch)
     int8: bool = False  # INT8 post-training quantisation of the export, calibrated on `calibration`
     calibration: tuple[str, ...] = ()  # videos / image folders of the footage, for int8
 
     def __post_init__(self) -> None:
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise ValueError(f"threads must be between 1 and 1024, got {self.threads}")
         if not self.classes:
             raise ValueError("at least one person class name is needed")
         if not 0.0 < self.conf < 1.0:
@@ -57,6 +61,16 @@ class DetectorSettings:
 
 def _looks_like_path(model: str) -> bool:
     return os.sep in model or "/" in model or Path(model).exists()
+
+
+def _set_inference_threads(threads: int) -> None:
+    """Ultralytics gives TFLite `cpu_count() - 1` threads (1 on a 2-core machine, the host's count in a container
+    with a CPU quota) and leaves torch at its own default; both get `threads`, before the model is built."""
+    import torch
+    import ultralytics.nn.backends.litert as litert
+
+    litert.NUM_THREADS = threads  # read by LiteRTBackend.load_model when the interpreter is made
+    torch.set_num_threads(threads)
 
 
 def _load_model(model: str) -> Any:
@@ -149,7 +163,10 @@ class UltralyticsDetector:
 
     def __init__(self, settings: DetectorSettings) -> None:
         self.settings = settings
+        self.threads = settings.threads or available_cpus()
         with _native_stderr_muted():
+            prepare_ultralytics_environment()
+            _set_inference_threads(self.threads)
             export = ExportSettings(
                 settings.export, settings.imgsz or DEFAULT_IMGSZ, settings.int8, settings.calibration
             )

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import cv2
 import numpy as np
@@ -39,7 +39,8 @@ from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 logger = logging.getLogger(__name__)
 
-EXPORT_CHOICES = ("auto", "openvino", "onnx", "none")
+ExportChoice = Literal["auto", "openvino", "onnx", "none"]
+EXPORT_CHOICES: tuple[str, ...] = get_args(ExportChoice)
 FASTEST_FORMAT = "openvino"  # measured: scripts/bench_runtimes.py, see the module docstring
 CALIBRATION_FRAMES = 64
 _TEMP_PREFIX = ".tmp-"

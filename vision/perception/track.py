@@ -48,6 +48,11 @@ class Tracker(Protocol):
         that has ended never comes back."""
         ...
 
+    @property
+    def tracking(self) -> bool:
+        """Whether any track is live or lost (remembered) after the latest update."""
+        ...
+
 
 class _DetectionsView:
     """The slice of Ultralytics' `Boxes` interface its trackers read: conf, cls, xywh, xyxy, len and masks."""
@@ -117,6 +122,10 @@ class UltralyticsTracker:
         ended = self._live_ids - live
         self._live_ids = live
         return np.array(sorted(ended), dtype=np.int64)
+
+    @property
+    def tracking(self) -> bool:
+        return bool(self._live_ids)
 
     def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
         view = _DetectionsView(detections.xyxy, detections.confidence, detections.class_id)

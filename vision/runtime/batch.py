@@ -21,6 +21,7 @@ from vision.core.errors import FootfallError, OutputError, SourceTruncatedError
 from vision.core.flow import FlowSettings
 from vision.core.ids import redact_url
 from vision.perception.detect import Detector, DetectorSettings
+from vision.perception.gate import GateSettings, MotionGate
 from vision.perception.track import TrackerSettings, build_tracker
 from vision.runtime.camera_run import CameraRun
 from vision.runtime.model_summary import model_summary
@@ -54,6 +55,7 @@ class RunSettings:
     export_mot: bool = False
     flow: FlowPlan | None = None
     flush_interval_s: float = 60.0
+    gate: GateSettings = field(default_factory=GateSettings)
 
     def __post_init__(self) -> None:
         EvenTimeSampler(self.analysis_fps)  # validates the rate
@@ -96,6 +98,7 @@ def _run_job(
         if camera_run is not None:
             stats = camera_run.stats
             report.detections, report.tracks, report.staff_tracks = stats.detections, stats.tracks, stats.staff_tracks
+            report.frames_gated = stats.frames_gated
             report.media_seconds_analysed, report.timings = stats.media_seconds_analysed, stats.timings
         if source is not None:
             counters = source.counters
@@ -148,6 +151,7 @@ def _run_job(
             sinks=sinks,
             progress=progress,
             frame_observers=[image_heatmap],
+            gate=MotionGate(settings.gate),
         )
         camera_run.run()
         report.status = "complete"

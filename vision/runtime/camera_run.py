@@ -16,9 +16,10 @@ from typing import Protocol
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import TrackFlow
 from vision.core.geometry import GroundProjector
-from vision.core.types import FloorTracks, Frame
+from vision.core.types import Detections, FloorTracks, Frame
 from vision.perception.anonymise import TrackPseudonyms
 from vision.perception.detect import Detector
+from vision.perception.gate import MotionGate
 from vision.perception.project import foot_and_floor
 from vision.perception.track import Tracker
 from vision.runtime.prefetch import prefetch
@@ -46,6 +47,7 @@ class StageTimings:
 @dataclass(slots=True)
 class CameraRunStats:
     frames_analysed: int = 0  # the source may have decoded a few more ahead of the loop
+    frames_gated: int = 0  # analysed frames the detector was spared (nothing moved, nobody tracked)
     detections: int = 0
     tracks: int = 0
     staff_tracks: int = 0
@@ -74,6 +76,7 @@ class CameraRun:
         progress: ProgressListener | None = None,
         pseudonyms: TrackPseudonyms | None = None,
         frame_observers: list[FrameObserver] | None = None,
+        gate: MotionGate | None = None,
     ) -> None:
         self.camera = camera
         self.source = source
@@ -86,6 +89,7 @@ class CameraRun:
         self.progress = progress or SilentProgress()
         self.pseudonyms = pseudonyms or TrackPseudonyms()
         self.frame_observers = frame_observers or []
+        self.gate = gate
         self.stats = CameraRunStats()
         self.published: list[Path] = []
 
@@ -103,7 +107,11 @@ class CameraRun:
                 for frame in frames:
                     now = time.perf_counter()
                     timings.decode_s += now - waited_from
-                    detections = self.detector(frame.image)
+                    if self.gate is None or self.gate.needs_detection(frame.image, frame.time_s, self.tracker.tracking):
+                        detections = self.detector(frame.image)
+                    else:
+                        detections = Detections.empty()
+                        stats.frames_gated += 1
                     after_detect = time.perf_counter()
                     tracks = self.tracker.update(detections, frame.image)
                     after_track = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from vision.core.cpus import available_cpus
 from vision.perception.detect import Detector, DetectorSettings
 
 
@@ -13,9 +14,17 @@ def model_summary(detector: Detector, settings: DetectorSettings) -> dict:
     model_path = Path(settings.model)
     if model_path.is_file():
         summary["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    runs_as = getattr(detector, "model_path", None)
+    if runs_as is not None and str(runs_as) != settings.model:
+        summary["runs_as"] = str(runs_as)  # the cached export of .pt weights (vision.perception.export)
+        summary["int8"] = settings.int8
     imgsz = getattr(detector, "imgsz", None)
     if imgsz is not None:
         summary["imgsz"] = imgsz
+    threads = getattr(detector, "threads", None)
+    if threads is not None:
+        summary["threads"] = threads
+        summary["cpus_available"] = available_cpus()
     class_names = getattr(detector, "class_names", None)
     class_ids = getattr(detector, "class_ids", None)
     if class_names is not None and class_ids is not None:

@@ -23,6 +23,7 @@ class CameraReport:
     frames_read: int = 0
     frames_analysed: int = 0
     frames_skipped: int = 0
+    frames_gated: int = 0  # analysed without the detector: nothing moved and nobody was tracked
     decode_errors: int = 0
     detections: int = 0
     track_rows: int = 0
