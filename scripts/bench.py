@@ -1,7 +1,8 @@
 """Throughput of `footfall run` against the naive Ultralytics pipeline, side by side in one run on one machine, and
 the accuracy each of footfall's optimisations costs on PETS.
 
-    python scripts/bench.py [--model ../shared/models/yolov8n_int8.tflite] [--video PETS.mp4] [--gt GT.txt]
+    python scripts/bench.py [--model ../shared/models/yolov8n_int8.tflite]
+                            [--pt-model ../shared/models/person_yolov8s.pt] [--video PETS.mp4] [--gt GT.txt]
                             [--quiet-s 120] [--naive-s 20] [--skip-accuracy]
 
 It makes its test files itself (cached in the temporary folder), from the PETS clip with ffmpeg:
@@ -15,6 +16,8 @@ Printed, with the CPU model and the CPUs this process may use:
 - (b) the naive approach on the 1080p25 file: Ultralytics `solutions.Heatmap` (model.track with ByteTrack and a
   heatmap) on every frame, the same weights, Ultralytics' own thread settings, over the first `--naive-s` seconds;
   and the ratio a/b of real-time factors;
+- the same pair with `--pt-model` PyTorch weights, where footfall runs its cached OpenVINO export and the naive
+  pipeline PyTorch, as Ultralytics does by default (over `--naive-s` / 2 seconds: it is slow);
 - accuracy on PETS (the original clip, against its ground truth) for every frame without gating, the default 5
   analysed frames/s without gating, and the defaults: MOTA, IDF1, and the visit and crossing figures.
 Speed figures hold only beside each other: run the whole script on the machine you want figures for.
@@ -105,7 +108,8 @@ def make_quiet(video: Path, clip: Path, quiet_s: float) -> Path:
             "-loop", "1", "-framerate", "25", "-t", str(quiet_s), "-i", background,
             "-i", str(clip),
             "-loop", "1", "-framerate", "25", "-t", str(quiet_s), "-i", background,
-            "-filter_complex", f"[0:v]{quiet}[a];[1:v]setsar=1,format=yuv420p[b];[2:v]{quiet}[c];[a][b][c]concat=n=3:v=1[v]",
+            "-filter_complex",
+            f"[0:v]{quiet}[a];[1:v]setsar=1,format=yuv420p[b];[2:v]{quiet}[c];[a][b][c]concat=n=3:v=1[v]",
             "-map", "[v]", "-c:v", "libx264", "-crf", "20", "-preset", "veryfast", str(partial),
         )  # fmt: skip
         partial.rename(target)
@@ -151,9 +155,9 @@ import json, os, sys, time
 os.environ.setdefault("YOLO_AUTOINSTALL", "false"); os.environ.setdefault("YOLO_VERBOSE", "false")
 import cv2
 from ultralytics import solutions
-video, model, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+video, model, seconds, person = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 started = time.perf_counter()
-heatmap = solutions.Heatmap(model=model, classes=[0], show=False, verbose=False)
+heatmap = solutions.Heatmap(model=model, classes=[person], show=False, verbose=False)
 capture = cv2.VideoCapture(video)
 fps = capture.get(cv2.CAP_PROP_FPS)
 frames = 0
@@ -169,8 +173,8 @@ print(json.dumps({"frames": frames, "media_s": frames / fps, "loop_s": loop, "wa
 """
 
 
-def naive_run(video: Path, model: str, seconds: float) -> dict:
-    result, wall, peak = child([sys.executable, "-c", NAIVE, str(video), model, str(seconds)])
+def naive_run(video: Path, model: str, seconds: float, person_class: int = 0) -> dict:
+    result, wall, peak = child([sys.executable, "-c", NAIVE, str(video), model, str(seconds), str(person_class)])
     if result.returncode != 0:
         sys.exit(f"the naive pipeline failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -181,6 +185,18 @@ def naive_run(video: Path, model: str, seconds: float) -> dict:
         "rtf": figures["media_s"] / wall,
         "peak_mb": peak,
     }
+
+
+def report_naive(naive: dict, ours: dict) -> None:
+    print(
+        f"(b) naive solutions.Heatmap, 1080p25, first {naive['media_s']:.1f} s: {naive['frames']} frames, loop "
+        f"{naive['loop_fps']:.1f} frames/s = {naive['loop_rtf']:.2f}x real time; end to end "
+        f"{naive['rtf']:.2f}x real time; peak {naive['peak_mb']:.0f} MB"
+    )
+    print(
+        f"    ratio a/b: {ours['loop_rtf'] / naive['loop_rtf']:.1f}x (loops), {ours['rtf'] / naive['rtf']:.1f}x "
+        "(end to end)"
+    )
 
 
 def accuracy(video: Path, gt: Path, model: str, folder: Path) -> list[dict]:
@@ -226,6 +242,8 @@ def accuracy(video: Path, gt: Path, model: str, folder: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SHARED / "models" / "yolov8n_int8.tflite"))
+    parser.add_argument("--pt-model", default=str(SHARED / "models" / "person_yolov8s.pt"))
+    parser.add_argument("--pt-classes", default="Normal", help="the person class of --pt-model")
     parser.add_argument("--video", type=Path, default=PETS / "pets09-s2l1_0001-0400.mp4")
     parser.add_argument("--gt", type=Path, default=PETS / "gt_0001-0400.txt")
     parser.add_argument("--quiet-s", type=float, default=120.0, help="seconds of empty scene before and after")
@@ -252,15 +270,18 @@ def main() -> None:
                 f"time; peak {run['peak_mb']:.0f} MB; {run['threads']} inference threads; stages {run['timings']}"
             )
         naive = naive_run(clip, args.model, args.naive_s)
-        print(
-            f"(b) naive solutions.Heatmap, 1080p25, first {naive['media_s']:.1f} s: {naive['frames']} frames, loop "
-            f"{naive['loop_fps']:.1f} frames/s = {naive['loop_rtf']:.2f}x real time; end to end "
-            f"{naive['rtf']:.2f}x real time; peak {naive['peak_mb']:.0f} MB"
-        )
-        print(
-            f"ratio a/b on 1080p25: {results['1080p25']['loop_rtf'] / naive['loop_rtf']:.1f}x (loops), "
-            f"{results['1080p25']['rtf'] / naive['rtf']:.1f}x (end to end)"
-        )
+        report_naive(naive, results["1080p25"])
+        if args.pt_model:
+            from vision.perception.export import ExportSettings, runtime_model
+
+            runtime_model(args.pt_model, ExportSettings())  # made once, outside the timing, as on a second run
+            pt = footfall_run(clip, args.pt_model, Path(folder) / "pt", "--classes", args.pt_classes)
+            print(
+                f"(a) footfall run, 1080p25, {Path(args.pt_model).name} (its OpenVINO export): loop "
+                f"{pt['loop_fps']:.1f} frames/s = {pt['loop_rtf']:.2f}x real time; end to end {pt['rtf']:.2f}x "
+                f"real time (export cached); peak {pt['peak_mb']:.0f} MB"
+            )
+            report_naive(naive_run(clip, args.pt_model, args.naive_s / 2, 0), pt)
         if args.skip_accuracy:
             return
         print("\naccuracy on PETS S2L1 frames 1-400 (the original 768x576 7 fps clip) against its ground truth:")
