@@ -54,11 +54,19 @@ def test_live_stream_in_run_is_explained_and_its_password_never_shown(tmp_path):
     assert not out.exists()
 
 
-def test_onnx_model_without_its_runtime_names_the_package(tmp_path):
+def test_model_without_its_runtime_names_the_package(tmp_path):
+    model = tmp_path / "detector.engine"  # TensorRT: not installed on a CPU machine
+    model.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
+    result = footfall("run", PETS_VIDEO, "--model", model, "--out", tmp_path / "out")
+    assert_one_clear_line(result, "pip install tensorrt")
+    assert not (tmp_path / "out").exists()
+
+
+def test_damaged_onnx_model_is_one_line(tmp_path):
     model = tmp_path / "detector.onnx"
     model.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
     result = footfall("run", PETS_VIDEO, "--model", model, "--out", tmp_path / "out")
-    assert_one_clear_line(result, "pip install onnxruntime")
+    assert_one_clear_line(result, "is not a model Ultralytics can load", "detector.onnx")
     assert not (tmp_path / "out").exists()
 
 
