@@ -350,6 +350,8 @@ def sample_calibration_frames(sources: Sequence[str], count: int = CALIBRATION_F
 
 
 def _frames_of(path: Path, count: int) -> list[np.ndarray]:
+    if path.is_dir() and (path / "img1").is_dir():  # a MOTChallenge sequence keeps its pictures in img1/
+        path = path / "img1"
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
         return _read_images(_evenly(images, count))
