@@ -158,7 +158,9 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         tables["funnels"] = _funnels(runs.site.funnels, paths)
         tables["queue_waits"] = queries.queue_waits(con)
         bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
-        figures.summary = flow_summary(con, runs.site, options.min_visitors, bucket_s)
+        figures.summary = flow_summary(
+            con, runs.site, options.min_visitors, bucket_s, paths=paths, moves=tables["transitions"]
+        )
         for name, needs in _FLOOR_TABLES.items():
             if not queries.has_view(con, needs):
                 del tables[name]  # a run without a site has no zones or lines: those tables are left out

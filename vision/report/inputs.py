@@ -35,10 +35,6 @@ class Site:
     floor_plan: dict | None = None  # its `image` made an absolute path
 
     @property
-    def max_gap_s(self) -> float:
-        return float(self.settings.get("max_gap_s", 2.0))
-
-    @property
     def has_floor(self) -> bool:
         return bool(self.zones or self.lines or self.grid)
 

@@ -61,9 +61,9 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
         if name == "tracks":
             con.execute(f"CREATE VIEW staff_tracks AS {selected} AND staff")
     if runs.dataset("tracks"):
-        con.execute(
-            "CREATE VIEW track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, count(*) AS samples "
-            "FROM tracks GROUP BY camera, track"
+        con.execute(  # a table, not a view: many figures read it, and the tracks are scanned once for all of them
+            "CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
+            "count(*) AS samples FROM tracks GROUP BY camera, track"
         )
     zones = [(z["name"], z["kind"], float(z["area_m2"])) for z in runs.site.zones]
     con.execute("CREATE TABLE zones (zone VARCHAR, zone_kind VARCHAR, area_m2 DOUBLE)")
@@ -73,7 +73,12 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
 
 
 def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()
+    """Whether the view (or the table) `name` exists: a dataset that is on disk, or what is made from it."""
+    found = con.execute(
+        "SELECT count(*) FROM (SELECT view_name AS name FROM duckdb_views() UNION ALL "
+        "SELECT table_name FROM duckdb_tables()) WHERE name = ?",
+        [name],
+    ).fetchone()
     return bool(found and found[0])
 
 

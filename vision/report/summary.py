@@ -207,10 +207,16 @@ def summary_bucket_s(site: Site, span_s: float) -> int:
 
 
 def flow_summary(
-    con: duckdb.DuckDBPyConnection, site: Site, min_visitors: int = 1, bucket_s: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    site: Site,
+    min_visitors: int = 1,
+    bucket_s: int | None = None,
+    paths: list[dict] | None = None,
+    moves: list[dict] | None = None,
 ) -> dict:
     """Every figure of a summary over what `con`'s views hold (see `queries.connect`), with line counts and
-    occupancy per `bucket_s` (the site's when None)."""
+    occupancy per `bucket_s` (the site's when None). `paths` and `moves` are `queries.zone_sequences(con)` and
+    `queries.transitions(con)` when the caller has them already."""
     privacy = Privacy(min_visitors)
     zone = ZoneInfo(site.timezone)
     bucket_s = int(site.settings.get("bucket_s", 60)) if bucket_s is None else bucket_s
@@ -236,8 +242,8 @@ def flow_summary(
             )
             names = [z["name"] for z in site.zones]
             zone_occupancy = occupancy(con, stays, names, bucket_s, span, zone, privacy)
-    paths = queries.zone_sequences(con)
-    moves = queries.transitions(con)
+    paths = queries.zone_sequences(con) if paths is None else paths
+    moves = queries.transitions(con) if moves is None else moves
     return {
         "period": None if span is None else {"start": bucket_label(span[0], zone), "end": bucket_label(span[1], zone)},
         "tracks": {
