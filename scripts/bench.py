@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -40,20 +39,7 @@ SHARED = Path(os.environ.get("FOOTFALL_SHARED", REPO.parent / "shared"))
 PETS = SHARED / "data" / "pets09-s2l1"
 sys.path.insert(0, str(REPO))
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            return ", ".join(sorted(flag for flag in flags if flag in {"avx2", "avx512f", "avx512_vnni", "avx_vnni"}))
-    return ""
+from vision.core.cpus import available_cpus, cpu_description  # noqa: E402
 
 
 def ffmpeg(*args: str) -> None:
@@ -254,7 +240,7 @@ def main() -> None:
         if not path.is_file():
             sys.exit(f"error: {path}: no such file; give --video and --gt (or set FOOTFALL_SHARED)")
 
-    print(f"CPU: {cpu_model()} ({cpu_flags()}); {len(os.sched_getaffinity(0))} CPUs for this process")
+    print(f"CPU: {cpu_description()}; {available_cpus()} CPUs for this process")
     print(f"model: {args.model}")
     clip = make_1080p25(args.video)
     quiet = make_quiet(args.video, clip, args.quiet_s)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vision.core.cpus import cpu_description
 
 WALK_S = 60.0
 START = 1_790_000_000.0
@@ -116,13 +117,6 @@ def feed(hours: float, tracks_per_hour: int, fps: float) -> dict:
         }
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks-per-hour", type=int, default=600)
@@ -132,7 +126,7 @@ def main() -> None:
     if args.hours is not None:
         print(json.dumps(feed(args.hours, args.tracks_per_hour, args.fps)))
         return
-    print(f"CPU {cpu_model()}; {args.tracks_per_hour} people an hour, {args.fps:g} analysed frames a second")
+    print(f"CPU {cpu_description()}; {args.tracks_per_hour} people an hour, {args.fps:g} analysed frames a second")
     for hours in (1, 24):
         command = [sys.executable, __file__, "--hours", str(hours), "--tracks-per-hour", str(args.tracks_per_hour)]
         command += ["--fps", str(args.fps)]

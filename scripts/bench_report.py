@@ -11,7 +11,6 @@ days and 20 cameras.
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vision.core.cpus import available_cpus, cpu_description
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.parquet import (
     EVENTS_SCHEMA,
@@ -50,13 +50,6 @@ SITE = {
     "funnels": [{"name": "buy", "steps": ["door", "till"]}],
     "grid": {"x0_m": 0.0, "y0_m": 0.0, "cell_m": 0.25, "columns": 32, "rows": 16},
 }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def write_camera_day(out: Path, camera: str, day: datetime, tracks: int, rng: np.random.Generator) -> None:
@@ -148,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     generate(args.folder, args.cameras, args.days, args.tracks_per_day)
     tracks = args.cameras * args.days * args.tracks_per_day
-    print(f"CPU {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores")
+    print(f"CPU {cpu_description()}, {available_cpus()} CPUs for this process")
     print(f"set: {args.cameras} cameras x {args.days} days: {tracks * SAMPLES:,} track rows, {tracks:,} visits")
     report = args.folder.parent / f"{args.folder.name}-report"
     command = [

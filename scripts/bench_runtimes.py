@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vision.core.cpus import available_cpus, cpu_description  # noqa: E402
 from vision.evaluate import score_mot  # noqa: E402
 from vision.perception.export import ExportSettings, runtime_model, sample_calibration_frames  # noqa: E402
 from vision.perception.ultralytics_env import prepare_ultralytics_environment  # noqa: E402
@@ -48,28 +49,6 @@ PETS_GT = PETS / "gt_0001-0400.txt"
 VARIANTS = (("torch", "none", False, False), ("onnxruntime", "onnx", False, False),
             ("openvino", "openvino", False, False), ("openvino f32", "openvino", False, True),
             ("onnxruntime int8", "onnx", True, False), ("openvino int8", "openvino", True, False))  # fmt: skip
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
-                return " ".join(flag for flag in wanted if flag in flags)
-    except OSError:
-        pass
-    return "?"
 
 
 def torch_weights(model: str, folder: Path) -> Path:
@@ -250,7 +229,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="footfall-runtimes-") as folder:
         work = Path(folder)
         os.environ["FOOTFALL_CACHE_DIR"] = args.cache or str(work / "cache")
-        print(f"CPU: {cpu_model()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {cpu_flags()}")
+        print(f"CPU: {cpu_description()}, {os.cpu_count()} cores ({available_cpus()} usable)")
         print(f"python {platform.python_version()}, {_versions()}")
         speed(args, work)
         if args.accuracy_model:

@@ -25,7 +25,11 @@ class HeatmapAccumulator:
     def add(self, floor_xy: np.ndarray, seconds: np.ndarray) -> float:
         """Adds each point's seconds to its cell; returns the seconds that fell inside the grid."""
         row, col, inside = self.geometry.cells(floor_xy)
-        flat = row[inside] * self.geometry.columns + col[inside]
-        counted = np.bincount(flat, weights=seconds[inside], minlength=self.person_seconds.size)
-        self.person_seconds += counted.reshape(self.person_seconds.shape)
+        self.add_cells(row[inside], col[inside], seconds[inside])
         return float(seconds[inside].sum())
+
+    def add_cells(self, row: np.ndarray, col: np.ndarray, seconds: np.ndarray) -> None:
+        """Adds seconds to cells already found (rows and columns on the grid)."""
+        flat = row * self.geometry.columns + col
+        counted = np.bincount(flat, weights=seconds, minlength=self.person_seconds.size)
+        self.person_seconds += counted.reshape(self.person_seconds.shape)

@@ -129,7 +129,7 @@ class SiteFlow:
             heatmap = self.heatmaps.get(track.camera)
             if heatmap is None:
                 heatmap = self.heatmaps[track.camera] = HeatmapAccumulator(self.grid)
-            heatmap.add(track.floor_xy[known], seconds[known])
+            heatmap.add_cells(heat.row.astype(np.int64), heat.col.astype(np.int64), heat.seconds)
         return TrackFlow(track, visits, crossings, staff_share, is_staff, tuple(zone_seconds), heat)
 
     def _heat_cells(self, track: TrackHistory, seconds: np.ndarray, known: np.ndarray) -> HeatCells:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 from pathlib import Path
 
 
@@ -65,3 +66,18 @@ def available_cpus() -> int:
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
     return max(1, cpus)
+
+
+def cpu_description() -> str:
+    """The CPU model and the vector extensions int8 inference speed depends on, for benchmark output:
+    e.g. "AMD EPYC (avx2, avx512_vnni, avx512f)"."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip(), value.strip())  # the first CPU's
+    except OSError:
+        pass
+    model = fields.get("model name") or platform.processor() or "unknown CPU"
+    vector = sorted(set(fields.get("flags", "").split()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
+    return f"{model} ({', '.join(vector) or 'no AVX2'})"

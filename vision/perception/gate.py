@@ -67,9 +67,13 @@ class MotionGate:
     def needs_detection(self, image: np.ndarray, time_s: float, tracking: bool) -> bool:
         """Whether this frame goes to the detector: when gating is off, when someone is being tracked, when the
         picture moved, or when the detector has not looked for `max_skip_s` seconds."""
-        moved = self.moved(image) if self.settings.enabled else True
+        if not self.settings.enabled or tracking:
+            # No motion test while it cannot change the answer. The next one compares with the last picture tested:
+            # anything that changed since then counts as movement, which at worst costs one more detection.
+            self._last_detected_s = time_s
+            return True
         due = self._last_detected_s is None or time_s - self._last_detected_s >= self.settings.max_skip_s
-        if moved or tracking or due:
+        if self.moved(image) or due:
             self._last_detected_s = time_s
             return True
         return False
