@@ -3,12 +3,15 @@ the accuracy each of footfall's optimisations costs on PETS.
 
     python scripts/bench.py [--model ../shared/models/yolov8n_int8.tflite]
                             [--pt-model ../shared/models/person_yolov8s.pt] [--video PETS.mp4] [--gt GT.txt]
-                            [--quiet-s 120] [--naive-s 20] [--skip-accuracy]
+                            [--quiet-s 120] [--repeats 10] [--naive-s 20] [--skip-accuracy]
 
 It makes its test files itself (cached in the temporary folder), from the PETS clip with ffmpeg:
 - `1080p25`: the clip upscaled to 1920x1080 and resampled to 25 frames/s (each 7 fps frame shown for its time);
 - `quiet`: the same with `--quiet-s` seconds of the empty scene (the clip's temporal median, with sensor-like noise)
-  before and after it, to show what activity gating saves.
+  before and after it, to show what activity gating saves;
+- `long`: the 1080p25 clip `--repeats` times in one file (ten minutes by default), where the fixed start-up of a
+  process (about 4 s: Python, torch, the runtime, the model) weighs as little as on an hour-long NVR export;
+- `quiet360`: the quiet file at 640x360, an NVR sub-stream's resolution: what gating saves where decoding is cheap.
 
 Printed, with the CPU model and the CPUs this process may use:
 - (a) `footfall run` at its defaults on each file, as a fresh process: analysed frames/s (frame loop), real-time
@@ -98,6 +101,31 @@ def make_quiet(video: Path, clip: Path, quiet_s: float) -> Path:
             f"[0:v]{quiet}[a];[1:v]setsar=1,format=yuv420p[b];[2:v]{quiet}[c];[a][b][c]concat=n=3:v=1[v]",
             "-map", "[v]", "-c:v", "libx264", "-crf", "20", "-preset", "veryfast", str(partial),
         )  # fmt: skip
+        partial.rename(target)
+    return target
+
+
+def make_long(clip: Path, repeats: int) -> Path:
+    """The 1080p25 clip played `repeats` times in one file (no re-encoding): a recording long enough that the
+    process's fixed start-up (Python, the runtime, the model) weighs on the end-to-end figure as it does on an
+    NVR export of an hour, not as on a one-minute clip."""
+    target = cached(f"{clip.stem}_x{repeats}.mp4")
+    if not target.exists():
+        print(f"making {target} (the clip {repeats} times)", file=sys.stderr)
+        partial = target.with_suffix(".partial.mp4")
+        ffmpeg("-stream_loop", str(repeats - 1), "-i", str(clip), "-c", "copy", str(partial))
+        partial.rename(target)
+    return target
+
+
+def make_substream(video: Path) -> Path:
+    """`video` at 640x360, the resolution of an NVR's sub-stream, which README recommends for analysis."""
+    target = cached(f"{video.stem}_360p.mp4")
+    if not target.exists():
+        print(f"making {target} (640x360)", file=sys.stderr)
+        partial = target.with_suffix(".partial.mp4")
+        ffmpeg("-i", str(video), "-vf", "scale=640:360", "-c:v", "libx264", "-crf", "20", "-preset", "veryfast",
+               str(partial))  # fmt: skip
         partial.rename(target)
     return target
 
@@ -233,6 +261,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=PETS / "pets09-s2l1_0001-0400.mp4")
     parser.add_argument("--gt", type=Path, default=PETS / "gt_0001-0400.txt")
     parser.add_argument("--quiet-s", type=float, default=120.0, help="seconds of empty scene before and after")
+    parser.add_argument("--repeats", type=int, default=10, help="times the clip plays in the long file")
     parser.add_argument("--naive-s", type=float, default=20.0, help="seconds of video the naive pipeline analyses")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
@@ -244,9 +273,11 @@ def main() -> None:
     print(f"model: {args.model}")
     clip = make_1080p25(args.video)
     quiet = make_quiet(args.video, clip, args.quiet_s)
+    files = [("1080p25", clip), ("quiet", quiet), ("long", make_long(clip, args.repeats))]
+    files.append(("quiet360", make_substream(quiet)))
     with tempfile.TemporaryDirectory(prefix="footfall-bench-") as folder:
         results = {}
-        for name, video in (("1080p25", clip), ("quiet", quiet)):
+        for name, video in files:
             run = footfall_run(video, args.model, Path(folder) / name)
             results[name] = run
             print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from vision.cli.progress import TerminalProgress
 from vision.config.build import CameraJob, camera_jobs, flow_plan
 from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
-from vision.core.ids import default_camera_id
+from vision.core.ids import default_camera_id, is_url
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
 from vision.perception.export import ExportChoice
@@ -298,6 +299,118 @@ def validate_command(
         xmin, ymin, xmax, ymax = extent
         typer.echo(f"floor plan: {xmax - xmin:g} x {ymax - ymin:g} m from ({xmin:g}, {ymin:g})")
     typer.echo("ok")
+
+
+@app.command("serve")
+def serve_command(
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="The site config (YAML); camera sources are stream URLs.", metavar="SITE.yaml", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (a service started again continues it).")
+    ] = Path("out"),
+    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
+    imgsz: Annotated[int | None, typer.Option(help="Detector input size in pixels (default: the model's own).")] = None,
+    conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads (default: every CPU this process may use).")
+    ] = None,
+    export: Annotated[ExportChoice, typer.Option(help=".pt weights run as: auto, openvino, onnx or none.")] = "auto",
+    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
+    flush_interval: Annotated[
+        float, typer.Option(help="Seconds between writes of finished tracks' rows: the most a crash can lose.")
+    ] = 60.0,
+    gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
+    health: Annotated[
+        str, typer.Option(help="Address of /health and /metrics, HOST:PORT (port 0: any free port).")
+    ] = "127.0.0.1:8765",
+    transport: Annotated[str, typer.Option(help="RTSP transport: tcp or udp.")] = "tcp",
+    open_timeout: Annotated[float, typer.Option(help="Seconds to wait for a stream to open.")] = 10.0,
+    stall_timeout: Annotated[float, typer.Option(help="Seconds without a frame after which a stream is lost.")] = 10.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest wait between reconnect attempts, seconds.")] = 30.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more than state changes.")] = False,
+) -> None:
+    """Analyse every camera of a site from its live stream, around the clock, writing to OUT continuously.
+    SIGTERM or Ctrl-C stops it cleanly; SIGHUP reloads the config (see README: Live service)."""
+    from vision.runtime.health import HealthServer, parse_address
+    from vision.runtime.service import Backoff, Service, ServiceSettings
+    from vision.sources.stream import StreamSettings
+
+    _configure_logging(verbose)
+    logging.getLogger("footfall.serve").setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        site_config = load_site_config(config)
+        jobs = camera_jobs(site_config)
+        files = [job.camera for job in jobs if not is_url(str(job.source))]
+        if files:
+            raise fail(
+                f"camera {files[0]}: its source is a file; footfall serve reads live streams (rtsp://, http://…), "
+                "footfall run reads files"
+            )
+        settings = ServiceSettings(
+            run=RunSettings(
+                detector=DetectorSettings(
+                    model=model,
+                    classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
+                    imgsz=imgsz,
+                    conf=conf,
+                    threads=threads,
+                    export=export,
+                ),
+                tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
+                flow=flow_plan(site_config),
+                flush_interval_s=flush_interval,
+                gate=GateSettings(enabled=gate),
+            ),
+            stream=StreamSettings(transport=transport, open_timeout_s=open_timeout, stall_timeout_s=stall_timeout),  # type: ignore[arg-type]
+            backoff=Backoff(max_s=backoff_max, initial_s=min(1.0, backoff_max)),
+        )
+        address = parse_address(health)
+        service = Service(jobs, settings, out, UltralyticsDetector)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+
+    reload_requested = False
+
+    def stop(signum: int, frame: object) -> None:
+        service.stop()
+
+    def reload(signum: int, frame: object) -> None:
+        nonlocal reload_requested
+        try:
+            load_site_config(config)
+        except FootfallError as exc:
+            logging.getLogger("footfall.serve").error("SIGHUP: config not reloaded, it has a problem: %s", exc)
+            return
+        logging.getLogger("footfall.serve").info("SIGHUP: closing every file, then starting again with %s", config)
+        reload_requested = True
+        service.stop()
+
+    try:
+        server = HealthServer(service, address)
+    except OSError as exc:
+        service.folder.release()
+        raise fail(f"{exc}; give another --health address") from None
+    handlers = {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    log = logging.getLogger("footfall.serve")
+    try:
+        log.info("serving %d cameras into %s; health at %s/health", len(jobs), out, server.url)
+        service.run()
+    finally:
+        server.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("stopped; every file in %s is closed", out)
+    if reload_requested:
+        os.execv(sys.executable, [sys.executable, "-m", "vision", *sys.argv[1:]])
 
 
 @app.command("report")

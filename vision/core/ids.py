@@ -3,9 +3,11 @@ never reach a log or an output)."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 CAMERA_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CAMERA_ID_RULE = "must start with a letter or digit and hold only letters, digits, '_', '-' and '.' (at most 64)"
@@ -35,10 +37,61 @@ def is_url(source: str) -> bool:
     return bool(_URL_SCHEME.match(source))
 
 
+_SECRET_QUERY_KEYS = frozenset({"user", "username", "password", "pass", "pwd", "passwd", "token", "auth", "key"})
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def redact_url(uri: str) -> str:
-    """A URI fit for logs and outputs: user name and password removed. Paths come back unchanged."""
+    """A URI fit for logs and outputs: user name and password removed, and the values of query parameters that
+    carry credentials (`password=`, `token=`, … as some NVRs' HTTP URLs have them). Paths come back unchanged."""
     parts = urlsplit(uri)
-    if not parts.scheme or "@" not in parts.netloc:
+    if not parts.scheme or "://" not in uri:
         return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    netloc = f"***@{parts.netloc.rsplit('@', 1)[1]}" if "@" in parts.netloc else parts.netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_placeholders(uri: str) -> list[str]:
+    """The environment variables a source URL names as `${NAME}`."""
+    return _PLACEHOLDER.findall(uri)
+
+
+def expand_url_credentials(uri: str, environment: Mapping[str, str] | None = None) -> str:
+    """The URL with each `${NAME}` replaced by that environment variable, so a config file names where the
+    credentials are rather than holding them. Values are percent-encoded where the URL needs it (a password with
+    '@' or ':'). KeyError names a variable that is not set (never its value)."""
+    environment = os.environ if environment is None else environment
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in environment:
+            raise KeyError(name)
+        return quote(environment[name], safe="")
+
+    return _PLACEHOLDER.sub(value, uri)
+
+
+def scrub_secrets(text: str, secrets: list[str]) -> str:
+    """`text` with every occurrence of a secret (and its percent-encoded form) replaced by ***: for error messages
+    from libraries that repeat the URL they were given."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
+
+
+def url_secrets(uri: str) -> list[str]:
+    """The credentials a URL carries: user name, password and secret query values."""
+    parts = urlsplit(uri)
+    secrets: list[str] = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        pieces = [userinfo, *userinfo.split(":", 1)]
+        secrets += pieces + [unquote(piece) for piece in pieces]
+    secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_QUERY_KEYS]
+    return [secret for secret in secrets if len(secret) >= 3]  # a one- or two-letter user name would blank out text

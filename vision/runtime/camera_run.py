@@ -77,6 +77,7 @@ class CameraRun:
         pseudonyms: TrackPseudonyms | None = None,
         frame_observers: list[FrameObserver] | None = None,
         gate: MotionGate | None = None,
+        read_ahead: int = READ_AHEAD_FRAMES,
     ) -> None:
         self.camera = camera
         self.source = source
@@ -90,6 +91,7 @@ class CameraRun:
         self.pseudonyms = pseudonyms or TrackPseudonyms()
         self.frame_observers = frame_observers or []
         self.gate = gate
+        self.read_ahead = read_ahead
         self.stats = CameraRunStats()
         self.published: list[Path] = []
 
@@ -100,7 +102,7 @@ class CameraRun:
         frame_period = 1.0 / min(self.sampler.fps, source.info.nominal_fps or self.sampler.fps)
         self.progress.start(self.camera, source.info.frame_count)
         try:
-            frames = prefetch(source.frames(self.camera, self.sampler), depth=READ_AHEAD_FRAMES)
+            frames = prefetch(source.frames(self.camera, self.sampler), depth=self.read_ahead)
             first_pts: float | None = None
             waited_from = time.perf_counter()
             with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens

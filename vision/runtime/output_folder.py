@@ -25,7 +25,7 @@ from vision.core.errors import OutputError
 
 RUN_FILE = "run.json"
 DATASETS = ("tracks", "events", "visits")
-_PART_NAME = re.compile(r"part-(?P<run_id>[0-9a-f]{12})-\d+-\d{5}\.parquet")
+_PART_NAME = re.compile(r"part-(?P<run_id>[0-9a-f]{12})-\d+-\d{5,}\.parquet")
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
@@ -39,6 +39,8 @@ class EarlierRun:
     started_at: str | None
     outputs: tuple[str, ...]
     stray_parts: tuple[Path, ...]
+    kind: str = "run"  # "service": a `footfall serve` output, which a service started again continues
+    record: dict | None = None
 
     def describe(self) -> str:
         if self.status is None:
@@ -96,6 +98,22 @@ class OutputFolder:
             description = folder.earlier.describe()
             folder.release()
             raise OutputError(f"{out_dir} already holds {description}; choose another --out or pass --overwrite")
+        return folder
+
+    @classmethod
+    def claim_for_service(cls, out_dir: Path) -> OutputFolder:
+        """Claims a live service's output folder: empty, or the folder of an earlier service, which a new one
+        continues (its datasets stay; the hidden leftovers of writes a killed process left are removed). A batch
+        run's folder is refused: a service appends for months, a batch run's folder is a finished record."""
+        folder = cls.claim(out_dir, overwrite=True)
+        earlier = folder.earlier
+        if earlier is not None and earlier.kind != "service":
+            folder.release()
+            raise OutputError(
+                f"{out_dir} holds a `footfall run` output ({earlier.describe()}); give `footfall serve` its own --out"
+            )
+        for path in _footfall_files(out_dir, _TEMPORARY_NAME, *DATASETS, "zone_seconds", "heatmap_cells", "outages"):
+            path.unlink(missing_ok=True)
         return folder
 
     def clear_earlier_run(self) -> None:
@@ -157,6 +175,8 @@ def find_earlier_run(out_dir: Path) -> EarlierRun | None:
         started_at=str(record.get("started_at")) if record.get("started_at") else None,
         outputs=tuple(outputs),
         stray_parts=stray,
+        kind=str(record.get("kind", "run")),
+        record=record or None,
     )
 
 

@@ -12,7 +12,14 @@ T = TypeVar("T")
 
 def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
     """Runs `items` in a background thread, `depth` ahead. Exceptions are re-raised in the consumer; closing the
-    consumer stops the producer."""
+    consumer stops the producer. With `depth` 0, `items` itself (a live source hands on only its newest frame, and
+    a queue ahead of it would only add lag)."""
+    if depth == 0:
+        return items
+    return _prefetched(items, depth)
+
+
+def _prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()

@@ -113,6 +113,7 @@ class PartitionedTableWriter:
         rows_per_file: int = 200_000,
         empty_date: str | None = None,
         combine: Callable[[pa.Table], pa.Table] | None = None,
+        remember_files: bool = True,
     ) -> None:
         check_camera_id(camera)
         self.root = root
@@ -124,6 +125,7 @@ class PartitionedTableWriter:
         self.rows_per_file = rows_per_file
         self.empty_date = empty_date
         self.combine = combine
+        self.remember_files = remember_files  # a service running for months keeps no growing list of its parts
         self.rows_written = 0
         self.files: list[Path] = []
         self._tables: list[pa.Table] = []
@@ -157,12 +159,13 @@ class PartitionedTableWriter:
         self._part += 1
         with atomic_output(path, "wb") as handle:
             pq.write_table(table, handle, compression="zstd")
-        self.files.append(path)
+        if self.remember_files:
+            self.files.append(path)
         self.rows_written += table.num_rows
 
     def close(self) -> None:
         self.flush()
-        if not self.files and self.empty_date is not None:
+        if self.rows_written == 0 and self.empty_date is not None:
             self._write_part(self.schema.empty_table(), self.empty_date)
 
 
@@ -292,6 +295,7 @@ class TrackTableSink:
         start: datetime | None = None,
         schedule: FlushSchedule | None = None,
         after_flush: Callable[[], None] | None = None,
+        remember_files: bool = True,
     ) -> None:
         empty_date = start.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d") if start is not None else None
 
@@ -307,6 +311,7 @@ class TrackTableSink:
                 timezone,
                 empty_date=empty_date,
                 combine=combine,
+                remember_files=remember_files,
             )
 
         self.tracks = writer("tracks", TRACKS_SCHEMA, "t")

@@ -11,13 +11,13 @@ from typing import Literal, Protocol
 
 from vision.core.types import Frame
 
-StartTimeOrigin = Literal["cli", "container", "seqinfo", "file_mtime"]
+StartTimeOrigin = Literal["cli", "container", "seqinfo", "file_mtime", "arrival"]
 
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     uri: str
-    kind: Literal["video", "image_sequence"]
+    kind: Literal["video", "image_sequence", "stream"]
     width: int
     height: int
     nominal_fps: float | None

@@ -1,0 +1,539 @@
+"""`footfall serve`: every camera of a site analysed around the clock from its live stream.
+
+One `CameraWorker` thread per camera connects, runs the same `CameraRun` loop as `footfall run` on the connection
+(its own tracker, pseudonyms and sinks), and when the stream drops, stalls or refuses, closes that run (the live
+tracks end there: a track never continues across an outage) and reconnects with capped, jittered backoff. The gap
+from the last frame to the next one is written to `outages/`. Any failure inside one camera's loop is an outage of
+that camera only. The detector is one model shared by the cameras, one frame at a time (batching frames across
+cameras gained 11 % per frame at most on this CPU's runtimes, see README: Speed, so it is not done).
+
+Output lands continuously: finished tracks' rows on the flush schedule (a minute by default) as complete Parquet
+part files, live events as they are decided (`live/`), and `run.json` (kind `service`) every few seconds, so
+`footfall report` works on the folder while the service runs. A service started again on the same folder continues
+it, recording the time it was not running as an outage of every camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from vision import __version__
+from vision.analytics.camera import CameraAnalytics
+from vision.analytics.live import LiveEvents
+from vision.analytics.site import SiteFlow
+from vision.config.build import CameraJob
+from vision.config.calibration_file import check_image_size, load_calibration, projector_from_calibration
+from vision.core.errors import FootfallError, SourceError
+from vision.core.flow import FlowSettings
+from vision.core.geometry import GroundProjector
+from vision.core.ids import expand_url_credentials, redact_url, url_placeholders
+from vision.core.types import Detections, Frame
+from vision.perception.detect import Detector
+from vision.perception.gate import MotionGate
+from vision.perception.track import build_tracker
+from vision.runtime.batch import RunSettings, peak_memory_mb, unexpected_error
+from vision.runtime.camera_run import CameraRun
+from vision.runtime.model_summary import model_summary
+from vision.runtime.output_folder import RUN_FILE, OutputFolder
+from vision.runtime.site_outputs import site_flow, write_site_description
+from vision.sinks.atomic import write_json_atomic
+from vision.sinks.base import Sink
+from vision.sinks.live import LiveEventLog, Outage, write_outage
+from vision.sinks.parquet import FlushSchedule, TrackTableSink
+from vision.sources.base import EvenTimeSampler
+from vision.sources.stream import StreamInterrupted, StreamSettings, StreamSource
+
+log = logging.getLogger("footfall.serve")
+
+STATUS_INTERVAL_S = 5.0  # run.json rewritten this often
+RATE_WINDOW_S = 5.0  # frames per second in /health are averaged over this
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before reconnect attempt `n` (0-based): `initial_s` doubling up to `max_s`, each multiplied by a
+    random factor in [1 - jitter, 1 + jitter] so cameras behind one recovering NVR do not reconnect in step."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (0 < self.initial_s <= self.max_s):
+            raise ValueError(f"backoff needs 0 < initial ({self.initial_s}) <= max ({self.max_s})")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"backoff jitter must be in [0, 1), got {self.jitter}")
+
+    def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        base = min(self.max_s, self.initial_s * 2 ** min(attempt, 30))
+        return min(self.max_s, base * (1 - self.jitter + 2 * self.jitter * draw()))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    run: RunSettings = field(default_factory=RunSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class SharedDetector:
+    """One model for every camera: calls from the camera threads take turns (the runtimes are not re-entrant)."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self._lock = threading.Lock()
+        self.busy_s = 0.0
+        self.calls = 0
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                return self.detector(image)
+            finally:
+                self.busy_s += time.perf_counter() - started
+                self.calls += 1
+
+
+@dataclass(slots=True)
+class CameraStatus:
+    """What /health, /metrics and run.json say about one camera. Written by its worker, read by the others."""
+
+    camera: str
+    source: str  # credentials removed
+    state: str = "starting"  # connecting, connected, reconnecting, stopped
+    connected_since: float | None = None
+    reconnects: int = 0
+    outages: int = 0
+    outage_seconds: float = 0.0
+    last_error: str | None = None
+    frames_in: int = 0
+    frames_analysed: int = 0
+    frames_dropped: int = 0
+    frames_gated: int = 0
+    decode_errors: int = 0
+    tracks: int = 0
+    live_events: int = 0
+    newest_frame_at: float | None = None  # wall-clock arrival of the newest frame
+    newest_capture_at: float | None = None  # its capture time
+    clock: str | None = None  # rtcp or arrival
+    in_per_s: float = 0.0
+    analysed_per_s: float = 0.0
+
+
+class CameraWorker(threading.Thread):
+    def __init__(
+        self,
+        job: CameraJob,
+        settings: ServiceSettings,
+        detector: SharedDetector,
+        out_dir: Path,
+        run_id: str,
+        serials: Callable[[], int],
+        shutdown: threading.Event,
+        checkpoint: Callable[[], None],
+        flow: SiteFlow | None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(name=f"camera-{job.camera}", daemon=True)
+        self.job = job
+        self.settings = settings
+        self.detector = detector
+        self.out_dir = out_dir
+        self.run_id = run_id
+        self.serials = serials
+        self.shutdown = shutdown
+        self.checkpoint = checkpoint
+        self.flow = flow
+        self.wall_clock = wall_clock
+        self.status = CameraStatus(camera=job.camera, source=redact_url(job.source))
+        self.projector = self._projector()
+        self._lock = threading.Lock()
+        self._source: StreamSource | None = None
+        self._camera_run: CameraRun | None = None
+        self._live: LiveEventLog | None = None
+        self._totals = {"frames_in": 0, "frames_analysed": 0, "frames_dropped": 0, "frames_gated": 0, "tracks": 0}
+        self._rates: deque[tuple[float, int, int]] = deque(maxlen=64)
+        self._outage: tuple[float, str] | None = None  # (start, reason) of the gap going on
+        self._timezone = settings.run.flow.timezone if settings.run.flow else "UTC"
+
+    def _projector(self) -> GroundProjector | None:
+        if self.job.calibration is None:
+            return None
+        return projector_from_calibration(load_calibration(self.job.calibration))
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        attempt = 0
+        while not self.shutdown.is_set():
+            self._set_state("connecting" if attempt == 0 and self.status.reconnects == 0 else "reconnecting")
+            try:
+                source = self._connect()
+            except FootfallError as exc:
+                self._lost(str(exc), self.wall_clock())
+                delay = self.settings.backoff.delay(attempt)
+                attempt += 1
+                log.info("%s: %s; retrying in %.1f s", self.job.camera, exc, delay)
+                self.shutdown.wait(delay)
+                continue
+            attempt = 0
+            reason = self._serve(source)
+            if reason is None:  # shutting down
+                break
+            self._lost(reason, self.status.newest_frame_at or self.wall_clock())
+            self.status.reconnects += 1
+            delay = self.settings.backoff.delay(0)
+            log.info("%s: %s; reconnecting in %.1f s", self.job.camera, reason, delay)
+            self.shutdown.wait(delay)
+        if self._outage is not None:  # the service stops during an outage: the gap so far is recorded
+            start, reason = self._outage
+            self._record_outage(Outage(self.job.camera, start, self.wall_clock(), reason))
+        self._set_state("stopped")
+
+    def _connect(self) -> StreamSource:
+        missing = [name for name in url_placeholders(self.job.source) if name not in os.environ]
+        if missing:
+            raise SourceError(f"environment variable {missing[0]} (named in the source URL) is not set")
+        source = StreamSource(expand_url_credentials(self.job.source), self.settings.stream, self.shutdown)
+        if self.job.calibration is not None:
+            try:
+                check_image_size(load_calibration(self.job.calibration), source.info.width, source.info.height,
+                                 self.status.source)  # fmt: skip
+            except FootfallError:
+                source.close()
+                raise
+        return source
+
+    def _serve(self, source: StreamSource) -> str | None:
+        """Runs one connection to its end; returns why it ended, or None when the service is stopping."""
+        settings = self.settings.run
+        analysis_fps = self.job.analysis_fps or settings.analysis_fps
+        flow_settings = settings.flow.settings if settings.flow else FlowSettings()
+        track_table = TrackTableSink(
+            self.out_dir,
+            self.job.camera,
+            f"{self.run_id}-{self.serials()}",
+            with_flow=self.flow is not None,
+            with_heatmap=self.flow is not None and self.flow.grid is not None,
+            timezone=self._timezone,
+            schedule=FlushSchedule(settings.flush_interval_s),
+            after_flush=self.checkpoint,
+            remember_files=False,
+        )
+        sinks: list[Sink] = [track_table]
+        live: LiveEventLog | None = None
+        if settings.flow is not None:
+            events = LiveEvents(self.job.camera, settings.flow.zones, settings.flow.lines, flow_settings)
+            live = LiveEventLog(self.out_dir, events, self._timezone)
+            sinks.append(live)
+        camera_run = CameraRun(
+            camera=self.job.camera,
+            source=source,
+            sampler=EvenTimeSampler(analysis_fps),
+            detector=self.detector,
+            tracker=build_tracker(settings.tracker, analysis_fps),
+            projector=self.projector,
+            analytics=CameraAnalytics(self.job.camera, self.flow),
+            sinks=sinks,
+            frame_observers=[self],
+            gate=MotionGate(settings.gate),
+            read_ahead=0,
+        )
+        with self._lock:
+            self._source, self._camera_run, self._live = source, camera_run, live
+        reason: str | None = None
+        try:
+            camera_run.run()
+        except StreamInterrupted as exc:
+            reason = str(exc)
+        except FootfallError as exc:
+            reason = str(exc)
+        except Exception as exc:
+            log.exception("%s: unexpected error", self.job.camera)
+            reason = unexpected_error(exc)
+        finally:
+            try:
+                camera_run.close(completed=True)
+            except Exception as exc:  # a failed write is this camera's problem, reported like a lost stream
+                reason = reason or f"could not write outputs ({exc})"
+            source.close()
+            with self._lock:
+                self._absorb(source, camera_run, live)
+                self._source = self._camera_run = self._live = None
+            self.status.connected_since = None
+        return None if self.shutdown.is_set() and reason is None else reason or "the stream ended"
+
+    def observe_frame(self, frame: Frame) -> None:
+        status = self.status
+        if status.state != "connected":
+            now = self.wall_clock()
+            if self._outage is not None:
+                start, reason = self._outage
+                self._record_outage(Outage(self.job.camera, start, now, reason))
+                self._outage = None
+            status.state, status.connected_since = "connected", now
+            source = self._source
+            clock = source.clock.origin if source is not None else "?"
+            log.info("%s: connected (%dx%d, frame times from %s)", self.job.camera, frame.width, frame.height,
+                        clock)  # fmt: skip
+        status.newest_capture_at = frame.time_s
+
+    # -- outages and state -----------------------------------------------------------------------------------------
+
+    def _lost(self, reason: str, since: float) -> None:
+        self.status.last_error = reason
+        if self._outage is None:
+            self._outage = (since, reason)
+            self.status.outages += 1
+            self.checkpoint()
+
+    def _record_outage(self, outage: Outage) -> None:
+        self.status.outage_seconds += outage.seconds
+        try:
+            write_outage(self.out_dir, outage, f"{self.run_id}-{self.serials()}", self._timezone)
+        except FootfallError as exc:
+            log.error("%s: %s", self.job.camera, exc)
+        log.info("%s: outage of %.1f s recorded (%s)", self.job.camera, outage.seconds, outage.reason)
+
+    def record_downtime(self, since: float, until: float) -> None:
+        """The time the service was not running, from an earlier service's record."""
+        if until > since:
+            self._record_outage(Outage(self.job.camera, since, until, "service not running"))
+
+    def _set_state(self, state: str) -> None:
+        self.status.state = state
+
+    def _absorb(self, source: StreamSource, camera_run: CameraRun, live: LiveEventLog | None) -> None:
+        """Adds a finished connection's counters to the camera's totals."""
+        totals = self._totals
+        totals["frames_in"] += source.counters.frames_read
+        totals["frames_analysed"] += camera_run.stats.frames_analysed
+        totals["frames_dropped"] += source.frames_dropped
+        totals["frames_gated"] += camera_run.stats.frames_gated
+        totals["tracks"] += camera_run.stats.tracks
+        self.status.decode_errors += source.counters.decode_errors
+        self.status.newest_frame_at = source.last_frame_wall or self.status.newest_frame_at
+        self.status.live_events += live.written if live is not None else 0
+
+    def snapshot(self) -> CameraStatus:
+        """A consistent copy of the status, with counters and rates brought up to date."""
+        with self._lock:
+            status = CameraStatus(**asdict(self.status))
+            totals = dict(self._totals)
+            source, camera_run, live = self._source, self._camera_run, self._live
+            if source is not None and camera_run is not None:
+                totals["frames_in"] += source.counters.frames_read
+                totals["frames_analysed"] += camera_run.stats.frames_analysed
+                totals["frames_dropped"] += source.frames_dropped
+                totals["frames_gated"] += camera_run.stats.frames_gated
+                totals["tracks"] += camera_run.stats.tracks
+                status.decode_errors += source.counters.decode_errors
+                status.newest_frame_at = source.last_frame_wall
+                status.clock = source.clock.origin
+                if live is not None:
+                    status.live_events += live.written
+            for name, value in totals.items():
+                setattr(status, name, value)
+            now = time.monotonic()
+            self._rates.append((now, status.frames_in, status.frames_analysed))
+            while len(self._rates) > 2 and now - self._rates[1][0] >= RATE_WINDOW_S:
+                self._rates.popleft()
+            first = self._rates[0]
+            if now - first[0] > 0.5:
+                status.in_per_s = round((status.frames_in - first[1]) / (now - first[0]), 2)
+                status.analysed_per_s = round((status.frames_analysed - first[2]) / (now - first[0]), 2)
+        return status
+
+
+def health_document(statuses: list[CameraStatus], now: float) -> dict:
+    """The /health JSON: per camera whether it is connected, its rates, drops, the age of its newest frame,
+    reconnects and last error."""
+    cameras = {}
+    for status in statuses:
+        age = round(now - status.newest_frame_at, 3) if status.newest_frame_at is not None else None
+        cameras[status.camera] = {
+            "state": status.state,
+            "connected": status.state == "connected",
+            "source": status.source,
+            "frames_in_per_s": status.in_per_s,
+            "frames_analysed_per_s": status.analysed_per_s,
+            "frames_in": status.frames_in,
+            "frames_analysed": status.frames_analysed,
+            "frames_dropped": status.frames_dropped,
+            "frames_gated": status.frames_gated,
+            "decode_errors": status.decode_errors,
+            "newest_frame_age_s": age,
+            "frame_clock": status.clock,
+            "reconnects": status.reconnects,
+            "outages": status.outages,
+            "outage_seconds": round(status.outage_seconds, 3),
+            "last_error": status.last_error,
+            "tracks": status.tracks,
+            "live_events": status.live_events,
+        }
+    healthy = bool(cameras) and all(camera["connected"] for camera in cameras.values())
+    return {"status": "ok" if healthy else "degraded", "cameras": cameras}
+
+
+class Service:
+    """The cameras of a site, served until `stop()`; `run()` blocks until then and returns once every file is
+    closed."""
+
+    def __init__(
+        self,
+        jobs: list[CameraJob],
+        settings: ServiceSettings,
+        out_dir: Path,
+        build_detector: Callable,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not jobs:
+            raise ValueError("no cameras to serve")
+        self.jobs = jobs
+        self.settings = settings
+        self.out_dir = out_dir
+        self.wall_clock = wall_clock
+        self.shutdown = threading.Event()
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started_at = wall_clock()
+        self._serial = 0
+        self._serial_lock = threading.Lock()
+        self._record_lock = threading.Lock()
+        self.folder = OutputFolder.claim_for_service(out_dir)
+        try:
+            detector = build_detector(settings.run.detector)
+            self.model = model_summary(detector, settings.run.detector)
+            self.detector = SharedDetector(detector)
+            flow_plan = settings.run.flow
+            self.workers = [
+                CameraWorker(
+                    job,
+                    settings,
+                    self.detector,
+                    out_dir,
+                    self.run_id,
+                    self._next_serial,
+                    self.shutdown,
+                    self.checkpoint,
+                    site_flow(flow_plan) if flow_plan else None,
+                    wall_clock,
+                )
+                for job in jobs
+            ]
+        except BaseException:
+            self.folder.release(keep=False)
+            raise
+        self.stopped_at: float | None = None
+
+    def _next_serial(self) -> int:
+        with self._serial_lock:
+            self._serial += 1
+            return self._serial
+
+    def snapshots(self) -> list[CameraStatus]:
+        return [worker.snapshot() for worker in self.workers]
+
+    def health(self) -> dict:
+        document = health_document(self.snapshots(), self.wall_clock())
+        document["run_id"] = self.run_id
+        document["uptime_s"] = round(self.wall_clock() - self.started_at, 1)
+        return document
+
+    def checkpoint(self) -> None:
+        """Writes run.json: the service's settings, model and each camera's status."""
+        statuses = self.snapshots()
+        record = {
+            "kind": "service",
+            "run_id": self.run_id,
+            "version": __version__,
+            "status": "stopped" if self.stopped_at is not None else "running",
+            "pid": os.getpid(),
+            "started_at": _iso(self.started_at),
+            "updated_at": _iso(self.wall_clock()),
+            "stopped_at": _iso(self.stopped_at) if self.stopped_at is not None else None,
+            "settings": {
+                "analysis_fps": self.settings.run.analysis_fps,
+                "flush_interval_s": self.settings.run.flush_interval_s,
+                "stream": asdict(self.settings.stream),
+                "backoff": asdict(self.settings.backoff),
+                "tracker": asdict(self.settings.run.tracker),
+                "detector": asdict(self.settings.run.detector),
+            },
+            "model": self.model,
+            "peak_memory_mb": peak_memory_mb(),
+            "cameras": [
+                {
+                    **asdict(status),
+                    "last_frame_at": _iso(status.newest_capture_at) if status.newest_capture_at else None,
+                }
+                for status in statuses
+            ],
+        }
+        with self._record_lock:
+            write_json_atomic(self.out_dir / RUN_FILE, record)
+
+    def run(self, on_started: Callable[[], None] | None = None) -> None:
+        earlier = self.folder.earlier
+        try:
+            if self.settings.run.flow is not None:
+                write_site_description(self.out_dir, self.settings.run.flow)
+            if earlier is not None and earlier.record:
+                self._record_downtime(earlier.record)
+            self.checkpoint()
+            for worker in self.workers:
+                worker.start()
+            if on_started is not None:
+                on_started()
+            while not self.shutdown.wait(STATUS_INTERVAL_S):
+                self.checkpoint()
+        finally:
+            self.shutdown.set()
+            deadline = time.monotonic() + 4.0
+            for worker in self.workers:
+                worker.join(timeout=max(0.0, deadline - time.monotonic()))
+            self.stopped_at = self.wall_clock()
+            try:
+                self.checkpoint()
+            finally:
+                self.folder.release()
+
+    def stop(self) -> None:
+        self.shutdown.set()
+
+    def _record_downtime(self, record: dict) -> None:
+        stopped = _epoch(record.get("stopped_at") or record.get("updated_at"))
+        last_frames = {
+            camera.get("camera"): _epoch(camera.get("last_frame_at"))
+            for camera in record.get("cameras") or []
+            if isinstance(camera, dict)
+        }
+        for worker in self.workers:
+            since = last_frames.get(worker.job.camera) or stopped
+            if since is not None:
+                worker.record_downtime(since, self.started_at)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _epoch(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,138 @@
+"""What the live service writes beside the Parquet datasets: the low-latency event feed and the record of outages.
+
+- `live/camera=<id>/date=<local date>/events-<HH>.jsonl`: one JSON object per line for each zone entry or exit and
+  line crossing as `vision.analytics.live.LiveEvents` decides it, appended and flushed on the frame that decides
+  it, so a dashboard or an alarm sees it within the analysis delay. One file per camera and local hour. A line is
+  written with one `write` call; a reader that meets an incomplete last line (a process killed mid-write) skips it.
+  The authoritative events (with staff left out) are the `events/` dataset, written as each track ends.
+- `outages/camera=<id>/date=<local date>/part-….parquet`: one row per gap in a camera's coverage (start, end,
+  reason), so reports show gaps instead of silently low counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+from vision.analytics.live import LiveEvent, LiveEvents
+from vision.analytics.site import TrackFlow
+from vision.core.errors import OutputError
+from vision.core.ids import check_camera_id
+from vision.core.types import FloorTracks
+from vision.sinks.atomic import write_failure
+from vision.sinks.parquet import TIMESTAMP, PartitionedTableWriter, epoch_us
+
+OUTAGES_SCHEMA = pa.schema(
+    [
+        pa.field("start", TIMESTAMP, nullable=False),
+        pa.field("end", TIMESTAMP, nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ]
+)
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_line(event: LiveEvent) -> str:
+    return json.dumps(
+        {
+            "t": _iso(event.t),
+            "camera": event.camera,
+            "track": event.track,
+            "event": event.event,
+            "place": event.place,
+            "place_kind": event.place_kind,
+            "decided_at": _iso(event.decided_t),
+        },
+        separators=(",", ":"),
+    )
+
+
+class LiveEventLog:
+    """A `Sink` that turns each frame's tracks into live events and appends them to the camera's hourly feed."""
+
+    def __init__(self, out_dir: Path, events: LiveEvents, timezone: str) -> None:
+        check_camera_id(events.camera)
+        self.root = out_dir / "live" / f"camera={events.camera}"
+        self.events = events
+        self.zone = ZoneInfo(timezone)
+        self.written = 0
+        self._path: Path | None = None
+        self._handle: IO[str] | None = None
+
+    def write_frame(self, tracks: FloorTracks) -> None:
+        self._append(self.events.add(tracks))
+
+    def write_track(self, track: TrackFlow) -> None:
+        pass  # live events are decided frame by frame
+
+    def close(self, completed: bool) -> list[Path]:
+        try:
+            self._append(self.events.finish(datetime.now(tz=UTC).timestamp()))
+        finally:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+        return []
+
+    def _append(self, events: list[LiveEvent]) -> None:
+        for event in events:
+            local = datetime.fromtimestamp(event.decided_t, tz=self.zone)
+            path = self.root / f"date={local:%Y-%m-%d}" / f"events-{local:%H}.jsonl"
+            try:
+                if path != self._path:
+                    if self._handle is not None:
+                        self._handle.close()
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle, self._path = path.open("a", encoding="utf-8"), path
+                assert self._handle is not None
+                self._handle.write(event_line(event) + "\n")
+            except OSError as exc:
+                raise write_failure(path, exc) from None
+            self.written += 1
+        if events and self._handle is not None:
+            try:
+                self._handle.flush()
+            except OSError as exc:
+                raise OutputError(f"cannot write the live event feed {self._path} ({exc.strerror})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A stretch of time a camera delivered nothing: from its last frame (or the service's start) to its next."""
+
+    camera: str
+    start: float  # UTC epoch seconds
+    end: float
+    reason: str
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+def write_outage(out_dir: Path, outage: Outage, part_prefix: str, timezone: str) -> list[Path]:
+    """Writes one outage as its own part file of `outages/` (outages are rare; each lands at once)."""
+    writer = PartitionedTableWriter(out_dir / "outages", outage.camera, part_prefix, OUTAGES_SCHEMA, "start", timezone)
+    writer.write(
+        pa.Table.from_arrays(
+            [
+                epoch_us([outage.start]),
+                epoch_us([outage.end]),
+                pa.array([outage.seconds], pa.float64()),
+                pa.array([outage.reason], pa.string()),
+            ],
+            schema=OUTAGES_SCHEMA,
+        )
+    )
+    writer.close()
+    return writer.files
