@@ -71,6 +71,7 @@ class Report:
 # Which count each table's privacy rests on, and which of its columns are suppressed with it.
 _SUPPRESSED = {
     "cameras": ("tracks", ("tracks", "samples")),
+    "outages": ("", ()),  # about cameras, not people
     "lines_by_bucket": ("tracks", ("in", "out", "tracks")),
     "lines_by_hour_of_day": ("tracks", ("in", "out", "tracks")),
     "zones": (
@@ -144,6 +145,8 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         paths = queries.zone_sequences(con)
         tables = figures.tables
         tables["cameras"] = queries.cameras_in_view(con)
+        if queries.has_view(con, "outages"):
+            tables["outages"] = queries.outages(con)
         tables["lines_by_bucket"] = queries.line_counts(con, options.bucket)
         tables["lines_by_hour_of_day"] = queries.line_counts_by_hour_of_day(con)
         tables["zones"] = _flag_cold(queries.zone_figures(con), options.cold_share)

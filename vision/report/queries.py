@@ -60,6 +60,19 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
             con.execute(f"CREATE VIEW {name} AS {selected}")
         if name == "tracks":
             con.execute(f"CREATE VIEW staff_tracks AS {selected} AND staff")
+    outage_files = runs.dataset("outages")
+    if outage_files:  # a gap overlapping the period is in scope, cut to the period
+        start = f"TIMESTAMPTZ '{scope.start.isoformat()}'" if scope.start is not None else '"start"'
+        end = f"TIMESTAMPTZ '{scope.end.isoformat()}'" if scope.end is not None else '"end"'
+        where = [f'"start" < {end}', f'"end" > {start}']
+        if scope.cameras is not None:
+            listed = ", ".join("'" + camera.replace("'", "''") + "'" for camera in scope.cameras)
+            where.append(f"camera IN ({listed})")
+        con.execute(
+            f'CREATE VIEW outages AS SELECT camera, greatest("start", {start}) AS "start", least("end", {end}) AS '
+            f'"end", reason FROM read_parquet({outage_files!r}, hive_partitioning = true, union_by_name = true) '
+            f"WHERE {' AND '.join(where)}"
+        )
     if runs.dataset("tracks"):
         con.execute(  # a table, not a view: many figures read it, and the tracks are scanned once for all of them
             "CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
@@ -110,6 +123,19 @@ def cameras_in_view(con: duckdb.DuckDBPyConnection) -> list[dict]:
         "SELECT camera, count(*) AS tracks, sum(samples) AS samples, "
         "timezone(current_setting('TimeZone'), min(t_first)) AS first, "
         "timezone(current_setting('TimeZone'), max(t_last)) AS last FROM track_spans GROUP BY camera ORDER BY camera",
+    )
+
+
+def outages(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Each gap in a camera's coverage within the period (a live stream lost, or the service not running): the
+    figures of those stretches are missing, not low."""
+    if not has_view(con, "outages"):
+        return []
+    return rows(
+        con,
+        'SELECT camera, timezone(current_setting(\'TimeZone\'), "start") AS "from", '
+        'timezone(current_setting(\'TimeZone\'), "end") AS "to", '
+        'round(epoch("end") - epoch("start"), 1) AS seconds, reason FROM outages ORDER BY "start", camera',
     )
 
 

@@ -29,6 +29,7 @@ REPORT_FORMAT = "footfall-report"
 
 _TITLES = {
     "cameras": "Cameras",
+    "outages": "Gaps in coverage: figures are missing for these stretches, not low",
     "lines_by_bucket": "Footfall in and out per line",
     "lines_by_hour_of_day": "Footfall per line by hour of day",
     "zones": "Zones, hot to cold",
@@ -253,7 +254,7 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
     sections = []
     heatmap = _heatmap_chart(report)
     order = [
-        "cameras", "lines_by_bucket", "lines_by_hour_of_day", "people_in_view", "people_per_zone", "zones",
+        "cameras", "outages", "lines_by_bucket", "lines_by_hour_of_day", "people_in_view", "people_per_zone", "zones",
         "tracks_per_bucket", "segments", "transitions", "top_paths", "funnels", "queue_waits",
     ]  # fmt: skip
     for name in order:

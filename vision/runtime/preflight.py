@@ -4,17 +4,20 @@ validate`)."""
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
 from vision.config.build import CameraJob
 from vision.config.calibration_file import check_image_size, load_calibration, projector_from_calibration
 from vision.config.site import SiteConfig
-from vision.core.errors import FootfallError, SiteConfigError
+from vision.core.errors import FootfallError, SiteConfigError, SourceError
 from vision.core.geometry import GroundProjector
-from vision.core.ids import redact_url
+from vision.core.ids import expand_url_credentials, is_url, redact_url, url_placeholders
 from vision.sources.base import FrameSource
 from vision.sources.files import open_source
+from vision.sources.stream import StreamSettings, StreamSource
 
 
 def open_job(job: CameraJob, start: datetime | None) -> tuple[FrameSource, GroundProjector | None]:
@@ -47,11 +50,46 @@ def check_jobs(jobs: list[CameraJob], start: datetime | None) -> list[str | None
     return problems
 
 
+def open_stream(
+    url: str,
+    calibration: Path | None,
+    settings: StreamSettings | None = None,
+    shutdown: threading.Event | None = None,
+) -> StreamSource:
+    """Connects to a stream (credentials from the environment variables its URL names as `${NAME}`) and checks it
+    fits its calibration; raises FootfallError with the reason."""
+    missing = [name for name in url_placeholders(url) if name not in os.environ]
+    if missing:
+        raise SourceError(f"environment variable {missing[0]} (named in the source URL) is not set")
+    source = StreamSource(expand_url_credentials(url), settings, shutdown)
+    if calibration is not None:
+        try:
+            check_image_size(load_calibration(calibration), source.info.width, source.info.height, redact_url(url))
+        except FootfallError:
+            source.close()
+            raise
+    return source
+
+
+def check_stream(url: str, calibration: Path | None) -> str | None:
+    """None if the stream opens and fits its calibration, else the one-line reason."""
+    try:
+        open_stream(url, calibration).close()
+    except FootfallError as exc:
+        return str(exc)
+    return None
+
+
 def check_site_files(config: SiteConfig) -> list[str]:
     """Problems with the files the config names, one line each (empty: all fine): every camera's source opens, its
     calibration loads and fits the picture size, and the floor-plan image reads. Nothing is analysed."""
     problems: list[str] = []
     for camera in config.cameras:
+        if is_url(camera.source):
+            problem = check_stream(camera.source, Path(camera.calibration) if camera.calibration else None)
+            if problem is not None:
+                problems.append(f"camera {camera.id}: {problem}")
+            continue
         calibration = Path(camera.calibration) if camera.calibration is not None else None
         found = check_jobs([CameraJob(camera.source, camera.id, calibration)], camera.start)
         if found[0] is not None and calibration is not None:

@@ -34,11 +34,11 @@ from vision.analytics.camera import CameraAnalytics
 from vision.analytics.live import LiveEvents
 from vision.analytics.site import SiteFlow
 from vision.config.build import CameraJob
-from vision.config.calibration_file import check_image_size, load_calibration, projector_from_calibration
-from vision.core.errors import FootfallError, SourceError
+from vision.config.calibration_file import load_calibration, projector_from_calibration
+from vision.core.errors import FootfallError
 from vision.core.flow import FlowSettings
 from vision.core.geometry import GroundProjector
-from vision.core.ids import expand_url_credentials, redact_url, url_placeholders
+from vision.core.ids import redact_url
 from vision.core.types import Detections, Frame
 from vision.perception.detect import Detector
 from vision.perception.gate import MotionGate
@@ -47,6 +47,7 @@ from vision.runtime.batch import RunSettings, peak_memory_mb, unexpected_error
 from vision.runtime.camera_run import CameraRun
 from vision.runtime.model_summary import model_summary
 from vision.runtime.output_folder import RUN_FILE, OutputFolder
+from vision.runtime.preflight import open_stream
 from vision.runtime.site_outputs import site_flow, write_site_description
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
@@ -204,18 +205,7 @@ class CameraWorker(threading.Thread):
         self._set_state("stopped")
 
     def _connect(self) -> StreamSource:
-        missing = [name for name in url_placeholders(self.job.source) if name not in os.environ]
-        if missing:
-            raise SourceError(f"environment variable {missing[0]} (named in the source URL) is not set")
-        source = StreamSource(expand_url_credentials(self.job.source), self.settings.stream, self.shutdown)
-        if self.job.calibration is not None:
-            try:
-                check_image_size(load_calibration(self.job.calibration), source.info.width, source.info.height,
-                                 self.status.source)  # fmt: skip
-            except FootfallError:
-                source.close()
-                raise
-        return source
+        return open_stream(self.job.source, self.job.calibration, self.settings.stream, self.shutdown)
 
     def _serve(self, source: StreamSource) -> str | None:
         """Runs one connection to its end; returns why it ended, or None when the service is stopping."""
