@@ -3,14 +3,16 @@ track ends; credentials in stream URLs; the reconnect backoff."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import floor_tracks, track_history
-from vision.analytics.live import LiveEvents
 from vision.analytics.lines import line_crossings
+from vision.analytics.live import LiveEvents
 from vision.analytics.visits import zone_visits
 from vision.core.flow import FlowSettings
 from vision.core.ids import expand_url_credentials, redact_url, scrub_secrets, url_placeholders, url_secrets
@@ -77,9 +79,7 @@ def test_the_feed_keeps_no_state_for_ended_tracks() -> None:
     for index in range(50):
         frame = floor_tracks(1_800_000_000.0 + index * 0.2, index, [f"t{index}"], np.array([[1.0, 1.0]]))
         ended = np.array([f"t{index - 1}"], dtype=object) if index else np.array([], dtype=object)
-        live.add(
-            type(frame)(**{**{f: getattr(frame, f) for f in frame.__dataclass_fields__}, "ended_tracks": ended})
-        )
+        live.add(dataclasses.replace(frame, ended_tracks=ended))
     assert len(live) == 1
 
 
