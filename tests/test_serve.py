@@ -188,6 +188,13 @@ def test_two_cameras_with_credentials_survive_a_server_killed_and_restarted(
     assert sorted(row["camera"] for row in outages) == ["view001", "view002"]
     for row in outages:
         assert 2 <= row["seconds"] < 60 and row["end"] > row["start"]
+    tracks = ds.dataset(out / "tracks", partitioning="hive").to_table(columns=["camera", "track", "t"])
+    spans = tracks.group_by(["camera", "track"]).aggregate([("t", "min"), ("t", "max")]).to_pylist()
+    for outage in outages:  # no track continues across an outage
+        assert not [
+            span for span in spans
+            if span["camera"] == outage["camera"] and span["t_min"] < outage["start"] and span["t_max"] > outage["end"]
+        ]  # fmt: skip
     record = json.loads((out / "run.json").read_text())
     assert record["kind"] == "service" and record["status"] == "stopped"
 
@@ -265,3 +272,31 @@ def test_serve_outputs_are_the_kinds_a_batch_run_writes(
         assert served.remove_metadata() == batched.remove_metadata(), dataset
         assert ds.dataset(out / dataset, partitioning="hive").count_rows() > 0
     assert (out / "site.json").read_text() == (batch / "site.json").read_text()
+
+
+def test_sighup_reloads_the_config_and_a_broken_one_is_refused(
+    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path
+) -> None:
+    site = site_file(tmp_path, {"view001": rtsp_server.url("cam1")})
+    out = tmp_path / "out"
+    serve = Serve(site, out)
+    serves.append(serve)
+    serve.wait_connected("view001")
+    first_run = serve.health()["run_id"]
+
+    site_file(tmp_path, {"view001": rtsp_server.url("cam1"), "view002": rtsp_server.url("cam2")})  # a camera added
+    serve.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: serve.health().get("run_id") not in (None, first_run), 60, "the service started again")
+    serve.wait_connected("view001", "view002")
+    assert serve.process.poll() is None  # the same process (it execs itself), so systemd sees no restart
+
+    site.write_text(site.read_text() + "zones: [\n")  # broken: refused, the service goes on with what it has
+    second_run = serve.health()["run_id"]
+    serve.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config not reloaded" in serve.log_text(), 10, "the refusal logged")
+    assert serve.health()["run_id"] == second_run and serve.camera("view002")["connected"]
+    code, _ = serve.terminate()
+    assert code == 0
+    outages = ds.dataset(out / "outages", partitioning="hive").to_table().to_pylist()
+    assert [row["reason"] for row in outages if row["camera"] == "view001"] == ["service not running"]
+    assert all(0 < row["seconds"] < 30 for row in outages)

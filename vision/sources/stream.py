@@ -9,8 +9,9 @@ caller's job (`vision.runtime.service`).
 
 Frame times are wall-clock capture times in UTC: from the stream's RTCP sender reports where it has them (FFmpeg's
 `start_time_realtime`: the camera's clock at presentation time 0), else the arrival time of the first frame plus
-presentation time since (so frame spacing keeps the camera's timing rather than network jitter). Times never go
-backwards within a connection.
+presentation time since (so frame spacing keeps the camera's timing rather than network jitter; re-anchored if the
+two drift more than 2 s apart), and plain arrival time for formats without real timestamps (MJPEG over HTTP).
+Times never go backwards within a connection.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ class _Mailbox:
 
 
 MAX_CAMERA_CLOCK_ERROR_S = 60.0
+MAX_ARRIVAL_DRIFT_S = 2.0
+# Demuxers whose timestamps are made up (MJPEG over HTTP counts frames at an assumed 25 per second): their frames
+# are dated by arrival alone.
+UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 
 
 class CaptureClock:
@@ -140,8 +145,9 @@ class CaptureClock:
             self.origin = "rtcp"
             candidate = realtime + stream_s
         else:
-            if self._anchor is None:
-                self._anchor = self._arrival() - stream_s
+            arrival = self._arrival()
+            if self._anchor is None or abs(self._anchor + stream_s - arrival) > MAX_ARRIVAL_DRIFT_S:
+                self._anchor = arrival - stream_s  # first frame, or the stream's timing has drifted from ours
             candidate = self._anchor + stream_s
         self._last = max(candidate, self._last + 1e-3)
         return self._last
@@ -180,6 +186,7 @@ class StreamSource:
             self._container.close()
             raise SourceError(f"{self.uri}: the stream has no video; check the URL names a video channel")
         self._stream = self._container.streams.video[0]
+        self._untimed = self._container.format.name in UNTIMED_FORMATS
         self._stream.thread_type = "SLICE"  # frame threading would hold frames back: latency
         codec = self._stream.codec_context
         rate = self._stream.average_rate or self._stream.guessed_rate
@@ -248,7 +255,7 @@ class StreamSource:
                 for picture in decoded:
                     self.counters.frames_read += 1
                     stream_s: float | None = None  # the stream's own presentation time, which RTCP times refer to
-                    if picture.pts is not None and time_base is not None:
+                    if picture.pts is not None and time_base is not None and not self._untimed:
                         stream_s = float(picture.pts * time_base)
                         first_s = stream_s if first_s is None else first_s
                     capture = self.clock.time_of(stream_s)
