@@ -184,10 +184,13 @@ class CameraWorker(threading.Thread):
             try:
                 source = self._connect()
             except FootfallError as exc:
+                changed = str(exc) != self.status.last_error
                 self._lost(str(exc), self.wall_clock())
                 delay = self.settings.backoff.delay(attempt)
                 attempt += 1
-                log.info("%s: %s; retrying in %.1f s", self.job.camera, exc, delay)
+                # one line per state change: a camera that stays down for hours is not logged every 30 s
+                log.log(logging.INFO if changed else logging.DEBUG, "%s: %s; retrying in %.1f s", self.job.camera,
+                        exc, delay)  # fmt: skip
                 self.shutdown.wait(delay)
                 continue
             attempt = 0
