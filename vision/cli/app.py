@@ -301,6 +301,132 @@ def validate_command(
     typer.echo("ok")
 
 
+@app.command("batch")
+def batch_command(
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Video files, folders (searched for videos) or glob patterns ('exports/**/*.mp4').", show_default=False
+        ),
+    ] = None,
+    list_file: Annotated[
+        list[Path] | None, typer.Option("--list", help="A file listing inputs, one per line (repeatable).")
+    ] = None,
+    site: Annotated[
+        Path | None,
+        typer.Option(help="Site config: zones and analytics, and which files are which camera's (`recordings`)."),
+    ] = None,
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output folder, or a filesystem URL (s3://bucket/path).")
+    ] = "out",
+    camera: Annotated[
+        str | None, typer.Option(help="Camera id of every input, without --site (default: from the file name).")
+    ] = None,
+    calibration: Annotated[Path | None, typer.Option(help="Calibration JSON of every input, without --site.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes, each loading the model once (default: from the CPUs and --threads)."),
+    ] = None,
+    chunk_minutes: Annotated[
+        float, typer.Option(help="Files longer than 1.5 chunks are split into chunks of this length (0: never).")
+    ] = 15.0,
+    backend: Annotated[
+        str, typer.Option(help="local (worker processes) or ray (a Ray cluster, see README).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="With --backend ray: the cluster's address, e.g. ray://head:10001.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
+    imgsz: Annotated[int | None, typer.Option(help="Detector input size in pixels (default: the model's own).")] = None,
+    conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
+    threads: Annotated[
+        int | None, typer.Option(help="Inference threads per worker (default: the CPUs shared out).")
+    ] = None,
+    export: Annotated[ExportChoice, typer.Option(help=".pt weights run as: auto, openvino, onnx or none.")] = "auto",
+    analysis_fps: Annotated[
+        float, typer.Option(help="Frames analysed per second of video (a site camera's own rate wins).")
+    ] = 5.0,
+    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
+    gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Analyse recorded footage at scale: many files (and chunks of long ones) in parallel, resumable after a crash
+    (a rerun skips what is finished), locally or on a Ray cluster."""
+    from vision.cli.progress import BatchTerminalProgress
+    from vision.config.recordings import expand_inputs, recording_jobs
+    from vision.runtime.recorded import BatchSettings, run_recorded
+
+    _configure_logging(verbose)
+    try:
+        config = load_site_config(site) if site is not None else None
+        if config is not None and (camera or calibration):
+            raise fail(
+                "with --site, cameras and calibrations come from the site config; leave out --camera and --calibration"
+            )
+        files, problems = expand_inputs(list(inputs or []), list(list_file or []))
+        if not files and not problems:
+            raise fail("nothing to analyse: give video files, folders, glob patterns or --list FILE")
+        jobs, unassigned = recording_jobs(files, config, camera, calibration)
+        problems += unassigned
+        if backend not in ("local", "ray"):
+            raise fail(f"--backend must be local or ray, got {backend!r}")
+        settings = BatchSettings(
+            run=RunSettings(
+                detector=DetectorSettings(
+                    model=model,
+                    classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
+                    imgsz=imgsz,
+                    conf=conf,
+                    threads=threads,
+                    export=export,
+                ),
+                tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
+                analysis_fps=analysis_fps,
+                flow=flow_plan(config) if config is not None else None,
+                gate=GateSettings(enabled=gate),
+            ),
+            workers=workers,
+            chunk_s=chunk_minutes * 60 if chunk_minutes > 0 else None,
+            backend=backend,  # type: ignore[arg-type]
+            address=address,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    if not jobs:
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise fail("no input can be analysed")
+
+    progress = BatchTerminalProgress(interactive=sys.stderr.isatty())
+    try:
+        with _terminate_as_interrupt():
+            report = run_recorded(jobs, settings, out, UltralyticsDetector, progress, problems)
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted; finished tasks are kept in {out}: run the same command again to go on", EXIT_INTERRUPTED
+        ) from None
+    hours = report.media_s / 3600
+    speed = report.media_s / report.wall_s if report.wall_s else 0.0
+    typer.echo(
+        f"{report.done} of {report.tasks} tasks done now ({report.done_before} before): {hours:.2f} h of footage in "
+        f"{report.wall_s:.0f} s, {speed:.1f}x real time, {report.workers} workers x {report.threads} threads; "
+        f"output in {out}"
+    )
+    for item in report.partial:
+        typer.echo(f"warning: {item['path']}: {item['error']} (what came before the break is kept)", err=True)
+    if report.failed:
+        typer.echo(f"error: {len(report.failed)} inputs failed; the rest is done:", err=True)
+        for item in report.failed:
+            typer.echo(f"  {item['error']}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
 @app.command("serve")
 def serve_command(
     config: Annotated[

@@ -173,20 +173,55 @@ class SiteInfo(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(
-                f"unknown time zone {show_value(value)}{hint}; give an IANA name such as Europe/Paris, "
-                "Asia/Shanghai or UTC"
-            ) from None
-        return value
+        return known_time_zone(value)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(
+            f"unknown time zone {show_value(value)}{hint}; give an IANA name such as Europe/Paris, Asia/Shanghai or UTC"
+        ) from None
+    return value
+
+
+DEFAULT_START_PATTERN = r"(?<!\d)(\d{14})(?!\d)"
+
+
+class RecordingsConfig(_Strict):
+    """How `footfall batch` reads recorded files' start times from their names (NVR exports such as
+    `ch01_20261122100000.mp4` or `192.168.1.20_01_20261122100000_20261122110000.mp4`)."""
+
+    start_pattern: str = Field(
+        DEFAULT_START_PATTERN,
+        description="regular expression whose first group is the start time in the file name (default: the first "
+        "run of 14 digits)",
+    )
+    start_format: str = Field("%Y%m%d%H%M%S", description="strptime format of that group")
+    timezone: str | None = Field(None, description="time zone of the recorder's clock (default: the site's)")
+
+    @field_validator("start_pattern")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            groups = re.compile(value).groups
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression ({exc})") from None
+        if groups < 1:
+            raise ValueError("needs a group around the start time, e.g. _(\\d{14})")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_time_zone(value)
 
 
 def check_picture_size(path: Path, what: str) -> None:
@@ -347,6 +382,11 @@ class CameraConfig(_Strict):
     calibration: FilePath | None = Field(None, description="calibration JSON, relative to the YAML file's folder")
     analysis_fps: PositiveNumber = Field(5.0, description="frames analysed per second of video")
     start: AwareDatetime | None = Field(None, description="wall-clock time of the first frame; overrides the file's")
+    recordings: str | None = Field(
+        None,
+        description="`footfall batch`: which recorded files are this camera's, a file-name or folder pattern such as "
+        "'ch01_*.mp4' or 'entrance/*.mp4'",
+    )
 
     @field_validator("source")
     @classmethod
@@ -486,6 +526,7 @@ class SiteConfig(_Strict):
     lines: list[LineConfig] = Field(default_factory=list)
     funnels: list[FunnelConfig] = Field(default_factory=list)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    recordings: RecordingsConfig = Field(default_factory=RecordingsConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -496,8 +537,9 @@ class SiteConfig(_Strict):
             for key in ("zones", "lines", "funnels"):
                 if key in data and data[key] is None:
                     data[key] = []
-            if "analytics" in data and data["analytics"] is None:
-                data["analytics"] = {}
+            for key in ("analytics", "recordings"):
+                if key in data and data[key] is None:
+                    data[key] = {}
         return data
 
     @field_validator("version", mode="before")

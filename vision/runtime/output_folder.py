@@ -101,16 +101,17 @@ class OutputFolder:
         return folder
 
     @classmethod
-    def claim_for_service(cls, out_dir: Path) -> OutputFolder:
-        """Claims a live service's output folder: empty, or the folder of an earlier service, which a new one
-        continues (its datasets stay; the hidden leftovers of writes a killed process left are removed). A batch
-        run's folder is refused: a service appends for months, a batch run's folder is a finished record."""
+    def claim_continuing(cls, out_dir: Path, kind: str, command: str) -> OutputFolder:
+        """Claims a folder that a `kind` run continues: empty, or holding an earlier run of that kind, whose
+        outputs stay (a live service appends for months; a batch resumes). The hidden leftovers of writes a killed
+        process left are removed. The folder of another kind of run is refused."""
         folder = cls.claim(out_dir, overwrite=True)
         earlier = folder.earlier
-        if earlier is not None and earlier.kind != "service":
+        if earlier is not None and earlier.kind != kind:
             folder.release()
             raise OutputError(
-                f"{out_dir} holds a `footfall run` output ({earlier.describe()}); give `footfall serve` its own --out"
+                f"{out_dir} holds the output of another kind of run ({earlier.describe()}); give `{command}` its own "
+                "--out"
             )
         for path in _footfall_files(out_dir, _TEMPORARY_NAME, *DATASETS, "zone_seconds", "heatmap_cells", "outages"):
             path.unlink(missing_ok=True)

@@ -405,7 +405,7 @@ class Service:
         self._serial = 0
         self._serial_lock = threading.Lock()
         self._record_lock = threading.Lock()
-        self.folder = OutputFolder.claim_for_service(out_dir)
+        self.folder = OutputFolder.claim_continuing(out_dir, "service", "footfall serve")
         try:
             detector = build_detector(settings.run.detector)
             self.model = model_summary(detector, settings.run.detector)

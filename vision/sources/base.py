@@ -43,11 +43,13 @@ class EvenTimeSampler:
     """Keeps frames evenly spaced in media time at `fps` per second: at most one frame per 1/fps slot, the first
     one that falls in it. Frames come faster than `fps` → some are skipped; slower → all are kept."""
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, origin_s: float | None = None) -> None:
+        """`origin_s`: where the slots start (default: the first frame); stretches of one file analysed apart share
+        it, so they keep the frames a single pass would."""
         if not math.isfinite(fps) or fps <= 0:
             raise ValueError(f"analysis fps must be a positive number, got {fps}")
         self.fps = fps
-        self._origin_s: float | None = None
+        self._origin_s: float | None = origin_s
         self._last_slot = -1
 
     def keep(self, pts_s: float) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import configparser
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -52,7 +53,13 @@ class MediaClock:
 
     LOOKAHEAD = 8
 
-    def __init__(self, samples: list[tuple[int | None, int | None]], time_base: Fraction, nominal_fps: float | None):
+    def __init__(
+        self,
+        samples: list[tuple[int | None, int | None]],
+        time_base: Fraction,
+        nominal_fps: float | None,
+        origin: int | None = None,
+    ):
         def increasing(values: list[int | None]) -> bool:
             return all(v is not None for v in values) and all(b > a for a, b in itertools.pairwise(values))
 
@@ -61,7 +68,7 @@ class MediaClock:
         self.source = "pts" if increasing(pts) else "dts" if increasing(dts) else "index"
         self._time_base = time_base
         self._period_s = 1.0 / (nominal_fps or 25.0)
-        self._first: int | None = None
+        self._first: int | None = origin if self.source == "pts" else None  # a segment: times from the stream start
         self._last: int | None = None
         self._last_s = -self._period_s
 
@@ -81,7 +88,7 @@ class MediaClock:
 
 
 def _timed(
-    decoded_frames: Iterator, time_base: Fraction, nominal_fps: float | None
+    decoded_frames: Iterator, time_base: Fraction, nominal_fps: float | None, origin: int | None = None
 ) -> Iterator[tuple[int, float, object]]:
     """(index, media seconds, decoded frame) for each frame, holding back the first few to choose the clock."""
     pending: list = []
@@ -92,7 +99,7 @@ def _timed(
             pending.append(decoded)
             if len(pending) < MediaClock.LOOKAHEAD:
                 continue
-            clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps)
+            clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps, origin)
             batch, pending = pending, []
         else:
             batch = [decoded]
@@ -100,10 +107,22 @@ def _timed(
             yield index, clock.seconds(index, frame.pts, frame.dts), frame
             index += 1
     if pending:  # a video shorter than the look-ahead
-        clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps)
+        clock = MediaClock([(f.pts, f.dts) for f in pending], time_base, nominal_fps, origin)
         for frame in pending:
             yield index, clock.seconds(index, frame.pts, frame.dts), frame
             index += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of a video file, for one task of a parallel batch: frames from `from_s` (seconds from the stream's
+    start), to `to_s`, and past it while `keep_going()` says so (someone is still tracked) but at most
+    `max_tail_s` more. Frame times stay those of the whole file, so the stretches of one file line up."""
+
+    from_s: float
+    to_s: float | None
+    keep_going: Callable[[], bool] = lambda: False
+    max_tail_s: float = 300.0
 
 
 class VideoFileSource:
@@ -119,10 +138,11 @@ class VideoFileSource:
     BROKEN_AFTER_S = 10.0
     BROKEN_AFTER_MIN = 25
 
-    def __init__(self, path: Path, start: datetime | None = None) -> None:
+    def __init__(self, path: Path, start: datetime | None = None, segment: Segment | None = None) -> None:
         import av
 
         self.path = path
+        self.segment = segment
         if not path.is_file():
             raise SourceError(f"{path}: no such video file; check the path")
         try:
@@ -177,8 +197,24 @@ class VideoFileSource:
         start_epoch = self.info.start_time.timestamp()
         index = -1
         self._broken = None
+        segment, origin = self.segment, None
+        if segment is not None:
+            origin = self._stream.start_time or 0
+            if segment.from_s > 0:
+                self._container.seek(origin + int(segment.from_s / time_base), stream=self._stream, backward=True)
+        rate = self.info.nominal_fps or 25.0
         try:
-            for index, pts_s, decoded in _timed(self._decoded_frames(), time_base, self.info.nominal_fps):
+            for index, pts_s, decoded in _timed(self._decoded_frames(), time_base, self.info.nominal_fps, origin):
+                if segment is not None:
+                    if pts_s < segment.from_s - 1e-6:
+                        continue
+                    if (
+                        segment.to_s is not None
+                        and pts_s >= segment.to_s
+                        and (pts_s >= segment.to_s + segment.max_tail_s or not segment.keep_going())
+                    ):
+                        return
+                    index = round(pts_s * rate)  # frames before the seek point were never counted
                 if not sampler.keep(pts_s):
                     continue
                 self.counters.frames_analysed += 1
@@ -192,7 +228,7 @@ class VideoFileSource:
             ) from None
         if self._broken is not None:
             raise SourceTruncatedError(self._broken, frames_read=self.counters.frames_read)
-        expected = self.info.frame_count
+        expected = self.info.frame_count if segment is None else None
         if expected and self.counters.frames_read < expected - max(2, expected // 100):
             errors = self.counters.decode_errors
             cause = "; the file is truncated"

@@ -1,0 +1,295 @@
+"""`footfall batch`: recorded footage at scale. Files (and chunks of long files) are tasks run by worker processes
+that each load the model once, locally or on a Ray cluster; a manifest makes the batch resumable; a bad file is
+reported and the rest goes on. See `vision.runtime.tasks` for the tasks and the manifest, `vision.runtime.task_run`
+for what a worker does with one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Literal, Protocol
+
+from vision import __version__
+from vision.analytics.site import SiteFlow
+from vision.config.build import CameraJob
+from vision.core.cpus import available_cpus
+from vision.core.errors import FootfallError, OutputError
+from vision.perception.detect import Detector, DetectorSettings
+from vision.runtime.batch import RunSettings
+from vision.runtime.output_folder import RUN_FILE, OutputFolder
+from vision.runtime.site_outputs import run_summary, site_description, site_flow
+from vision.runtime.task_run import TaskResult, run_task
+from vision.runtime.tasks import Destination, Task, plan_tasks, settings_hash
+from vision.sources.files import VideoFileSource
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["local", "ray"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    run: RunSettings = field(default_factory=RunSettings)
+    workers: int | None = None  # default: the CPUs this process may use over each worker's inference threads
+    chunk_s: float | None = 900.0  # files longer than 1.5 chunks are split; None: never
+    lead_in_s: float = 10.0  # seconds a chunk reads before its start, for the tracker to settle
+    backend: Backend = "local"
+    address: str | None = None  # a Ray cluster's address (None: start a local Ray instance)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.chunk_s is not None and self.chunk_s < 10:
+            raise ValueError(f"chunks must be at least 10 s long, got {self.chunk_s:g}")
+        if not 0 <= self.lead_in_s <= 120:
+            raise ValueError(f"the chunk lead-in must be 0 to 120 s, got {self.lead_in_s:g}")
+
+
+def worker_plan(settings: BatchSettings, cpus: int) -> tuple[int, int]:
+    """(workers, inference threads per worker): by default one worker per `threads` CPUs (all CPUs in one worker
+    when no thread count is given: the runtime scales over them); with --workers N, the CPUs shared out."""
+    threads = settings.run.detector.threads
+    workers = settings.workers or (max(1, cpus // threads) if threads else 1)
+    return workers, threads or max(1, cpus // workers)
+
+
+class BatchProgress(Protocol):
+    def start(self, tasks: int, media_s: float, done_before: int) -> None: ...
+
+    def task_done(self, result: TaskResult) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class QuietProgress:
+    def start(self, tasks: int, media_s: float, done_before: int) -> None:
+        pass
+
+    def task_done(self, result: TaskResult) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class BatchReport:
+    run_id: str
+    out: str
+    tasks: int = 0
+    done_before: int = 0  # finished in an earlier run (the manifest)
+    done: int = 0
+    failed: list[dict] = field(default_factory=list)  # {path, error}
+    partial: list[dict] = field(default_factory=list)
+    media_s: float = 0.0
+    wall_s: float = 0.0
+    workers: int = 1
+    threads: int = 1
+    backend: str = "local"
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# -- workers ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _WorkerState:
+    """What a worker process keeps between tasks: its model, loaded once, and the site's analytics."""
+
+    settings: RunSettings
+    destination: Destination
+    detector: Detector
+    flow: SiteFlow | None
+
+
+_worker: _WorkerState | None = None  # one per worker process, set by its initializer
+
+
+def _die_with_parent() -> None:
+    """A worker must not outlive a batch killed with SIGKILL (it would go on publishing into a folder that a rerun
+    then writes): Linux sends it SIGKILL when its parent dies."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _start_worker(settings: RunSettings, out: str, build_detector: Callable[[DetectorSettings], Detector]) -> None:
+    global _worker
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    flow = site_flow(settings.flow) if settings.flow is not None else None
+    _worker = _WorkerState(settings, Destination(out), build_detector(settings.detector), flow)
+
+
+def _work(task: Task) -> TaskResult:
+    assert _worker is not None, "worker not started"
+    return run_task(task, _worker.settings, _worker.detector, _worker.destination, _worker.flow)
+
+
+def _local_results(
+    tasks: list[Task], settings: RunSettings, out: str, workers: int, build_detector: Callable
+) -> Iterator[TaskResult]:
+    if workers == 1:
+        _start_worker(settings, out, build_detector)
+        for task in tasks:
+            yield _work(task)
+        return
+    context = get_context("spawn")  # a fresh interpreter: forking a process with runtime threads can deadlock
+    with ProcessPoolExecutor(
+        workers, context, initializer=_start_worker, initargs=(settings, out, build_detector)
+    ) as pool:
+        pending: set[Future] = {pool.submit(_work, task) for task in tasks}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+
+
+def _ray_results(
+    tasks: list[Task], settings: RunSettings, out: str, workers: int, build_detector: Callable, address: str | None
+) -> Iterator[TaskResult]:
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise FootfallError("--backend ray needs Ray: pip install 'footfall[ray]'") from None
+
+    @ray.remote(max_restarts=2, max_task_retries=2)
+    class TaskActor:  # a model loaded once per actor; a task on a lost node is retried on another
+        def __init__(self) -> None:
+            _start_worker(settings, out, build_detector)
+
+        def work(self, task: Task) -> TaskResult:
+            return _work(task)
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local Ray instance"
+            raise FootfallError(f"cannot reach {where} ({str(exc).splitlines()[0]}); check --address") from None
+    try:
+        threads = settings.detector.threads or 1
+        actors = [TaskActor.options(num_cpus=threads).remote() for _ in range(workers)]
+        yield from ActorPool(actors).map_unordered(lambda actor, task: actor.work.remote(task), tasks)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# -- the batch ---------------------------------------------------------------------------------------------------
+
+
+def run_recorded(
+    jobs: list[CameraJob],
+    settings: BatchSettings,
+    out: str,
+    build_detector: Callable[[DetectorSettings], Detector],
+    progress: BatchProgress | None = None,
+    input_problems: list[str] | None = None,
+) -> BatchReport:
+    """Runs every job's tasks not finished before into `out`; returns what happened. Inputs that cannot be opened
+    and tasks that fail are listed in the report (and run.json); the others are done."""
+    progress = progress or QuietProgress()
+    destination = Destination(out)
+    folder = OutputFolder.claim_continuing(destination.local, "batch", "footfall batch") if destination.local else None
+    started = time.perf_counter()
+    workers, threads = worker_plan(settings, available_cpus())
+    run = dataclasses.replace(settings.run, detector=dataclasses.replace(settings.run.detector, threads=threads))
+    report = BatchReport(uuid.uuid4().hex[:12], out, workers=workers, threads=threads, backend=settings.backend)
+    report.failed = [{"path": problem.split(": ", 1)[0], "error": problem} for problem in input_problems or []]
+    try:
+        if destination.local is not None:
+            shutil.rmtree(destination.local / ".staging", ignore_errors=True)  # what a killed batch left
+        key = settings_hash(_result_settings(run, settings))
+        tasks: list[Task] = []
+        for job in jobs:
+            try:
+                source = VideoFileSource(Path(job.source), job.start or run.start)
+            except FootfallError as exc:
+                report.failed.append({"path": job.source, "error": str(exc)})
+                continue
+            duration, container = source.info.duration_s, source._container.format.name
+            source.close()
+            tasks += plan_tasks(job, duration, container, settings.chunk_s, settings.lead_in_s, key)
+        finished = destination.finished()
+        todo = [task for task in tasks if task.task_id not in finished]
+        report.tasks, report.done_before = len(tasks), len(tasks) - len(todo)
+        if run.flow is not None:
+            destination.write_json("site.json", site_description(run.flow))
+        _write_record(destination, report, run, "running")
+        progress.start(len(todo), sum(task.media_s for task in todo), report.done_before)
+        if settings.backend == "ray":
+            results = _ray_results(todo, run, out, workers, build_detector, settings.address)
+        else:
+            results = _local_results(todo, run, out, min(workers, max(1, len(todo))), build_detector)
+        for result in results:
+            progress.task_done(result)
+            if result.ok:
+                report.done += 1
+                report.media_s += result.media_s
+                if result.partial:
+                    report.partial.append({"path": result.task.label, "error": result.error})
+            else:
+                report.failed.append({"path": result.task.label, "error": result.error})
+        progress.finish()
+        report.wall_s = round(time.perf_counter() - started, 3)
+        if destination.local is not None and run.flow is not None and report.done + report.done_before:
+            destination.write_json(
+                "summary.json", {"site": run.flow.site_id, **run_summary(destination.local, run.flow)}
+            )
+        _write_record(destination, report, run, "complete" if report.ok else "failed")
+    except KeyboardInterrupt:
+        _write_record(destination, report, run, "interrupted")
+        raise
+    finally:
+        if folder is not None:
+            folder.release()
+    return report
+
+
+def _result_settings(run: RunSettings, settings: BatchSettings) -> dict:
+    """The settings that decide a task's rows (not how many workers or threads compute them)."""
+    detector = {k: v for k, v in asdict(run.detector).items() if k != "threads"}
+    flow = site_description(run.flow) if run.flow is not None else None
+    return {
+        "detector": detector, "tracker": asdict(run.tracker), "analysis_fps": run.analysis_fps,
+        "gate": asdict(run.gate), "flow": flow, "chunk_s": settings.chunk_s, "lead_in_s": settings.lead_in_s,
+        "start": run.start.isoformat() if run.start else None,
+    }  # fmt: skip
+
+
+def _write_record(destination: Destination, report: BatchReport, run: RunSettings, status: str) -> None:
+    try:
+        destination.write_json(
+            RUN_FILE,
+            {
+                "kind": "batch",
+                "run_id": report.run_id,
+                "version": __version__,
+                "status": status,
+                "pid": os.getpid(),
+                "updated_at": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+                "settings": {"analysis_fps": run.analysis_fps, "detector": asdict(run.detector)},
+                **asdict(report),
+            },
+        )
+    except OutputError as exc:
+        log.error("%s", exc)
