@@ -260,6 +260,8 @@ def run_recorded(
         _write_record(destination, report, run, "interrupted")
         raise
     finally:
+        if destination.local is not None:
+            shutil.rmtree(destination.local / ".staging", ignore_errors=True)
         if folder is not None:
             folder.release()
     return report
