@@ -144,7 +144,10 @@ def test_stream_frames_carry_wall_clock_capture_times(rtsp_server: RtspServer) -
         source.close()
     times = [frame.time_s for frame in frames]
     assert source.clock.origin == "rtcp"  # dated by the server's RTCP sender reports
-    assert all(0 <= arrival - t < 1.0 for arrival, t in zip(arrivals, times, strict=True))  # captured just before
+    lags = sorted(arrival - t for arrival, t in zip(arrivals, times, strict=True))
+    # captured just before it was handed on: never in the future, and within a few tenths of a second (the first
+    # frames after connecting waited while FFmpeg probed the stream; a loaded machine adds its own delay)
+    assert lags[0] > -0.05 and lags[len(lags) // 2] < 0.5 and lags[-1] < 3.0, lags
     steps = [b - a for a, b in itertools.pairwise(times)]
     assert all(0.13 < step < 0.3 for step in steps)  # 7 fps camera sampled at 5 frames/s: 1/7 or 2/7 s apart
     assert abs(sum(steps) / len(steps) - 0.2) < 0.03
