@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow.fs as pafs
 import pytest
 
 from tests.helpers import PETS_VIDEO, TFLITE_MODEL, pets_calibration_document, write_clip
 from tests.test_site_e2e import SITE_YAML
 from vision.config.recordings import StartFromName, camera_from_name, expand_inputs, recording_jobs
 from vision.config.site import load_site_config
+from vision.runtime.tasks import Destination, plan_tasks
 
 START = datetime(2009, 3, 12, 10, 0, tzinfo=UTC)
 CHUNK_MINUTES = "0.32"  # the 57 s clip in 3 chunks of 19 s
@@ -187,3 +189,23 @@ def test_inputs_cameras_and_start_times_from_file_names(tmp_path: Path) -> None:
         ("view001", datetime(2026, 11, 22, 10, tzinfo=timezone(timedelta(hours=8))))
     ]
     assert unclaimed == [f"{files[1]}: matches no camera's recordings pattern; check the site config's `recordings`"]
+
+
+def test_a_task_is_published_to_a_filesystem_url_and_again_over_itself(tmp_path: Path) -> None:
+    """The path for s3:// and other pyarrow filesystems (here pyarrow's in-memory one): files copied into place,
+    the manifest entry last, and a second publication of the same task replacing the first's files."""
+    clip = write_clip(tmp_path / "door_20261122100000.mp4", frames=14)
+    job = recording_jobs([clip], None)[0][0]
+    task = plan_tasks(job, 2.0, "mov,mp4,m4a,3gp,3g2,mj2", None, 10.0, "settings")[0]
+    destination = Destination("mock:///shared/out")
+    for number, attempt in enumerate(("first", "second")):
+        staging = tmp_path / attempt
+        name = f"part-{task.task_id}-0-{number:05d}.parquet"
+        part = staging / "tracks" / "camera=door" / "date=2026-11-22" / name
+        part.parent.mkdir(parents=True)
+        part.write_bytes(attempt.encode())
+        destination.publish(task, staging, {"attempt": attempt})
+    files = destination.filesystem.get_file_info(pafs.FileSelector("shared/out", recursive=True))
+    parts = [info.path for info in files if info.path.endswith(".parquet")]
+    assert parts == [f"shared/out/tracks/camera=door/date=2026-11-22/part-{task.task_id}-0-00001.parquet"]
+    assert destination.finished() == {task.task_id}

@@ -50,6 +50,7 @@ class Task:
     calibration: str | None
     analysis_fps: float | None
     start: datetime | None
+    settings: str  # the hash of the settings that decide its rows
 
     @property
     def media_s(self) -> float:
@@ -114,6 +115,7 @@ def plan_tasks(
                 calibration=str(job.calibration) if job.calibration else None,
                 analysis_fps=job.analysis_fps,
                 start=job.start,
+                settings=settings_key,
             )
         )
     return tasks
@@ -180,6 +182,7 @@ class Destination:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(source, target)  # same file system as the staging folder: atomic
             else:
+                self.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
                 with source.open("rb") as reading, self.filesystem.open_output_stream(target) as writing:
                     shutil.copyfileobj(reading, writing, 1 << 20)
         except OSError as exc:
@@ -191,6 +194,7 @@ class Destination:
             if self.local is not None:
                 write_text_atomic(Path(target), text)
             else:
+                self.filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
                 with self.filesystem.open_output_stream(target) as writing:
                     writing.write(text.encode())
         except OSError as exc:
