@@ -88,6 +88,15 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def detector_settings(
+    model: str, classes: str, imgsz: int | None, conf: float, threads: int | None, export: ExportChoice,
+    device: str | None = None, int8: bool = False,
+) -> DetectorSettings:  # fmt: skip
+    """The detector options every command shares; ValueError for bad values."""
+    names = tuple(name.strip() for name in classes.split(",") if name.strip())
+    return DetectorSettings(model, names, imgsz, conf, device=device, threads=threads, export=export, int8=int8)
+
+
 def _summary_line(report: CameraReport) -> str:
     if report.status == "failed" and report.frames_analysed == 0:
         return f"{report.camera}: failed: {report.error}"
@@ -196,16 +205,7 @@ def run_command(
     """Detect and track people in footage and write anonymised floor trajectories to OUT."""
     _configure_logging(verbose)
     try:
-        detector_settings = DetectorSettings(
-            model=model,
-            classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
-            imgsz=imgsz,
-            conf=conf,
-            device=device,
-            threads=threads,
-            export=export,
-            int8=int8,
-        )
+        detector = detector_settings(model, classes, imgsz, conf, threads, export, device, int8)
         plan = None
         if site is not None:
             if inputs or camera or calibration:
@@ -224,9 +224,9 @@ def run_command(
             raise fail(f"--int8 quantises an export of .pt weights; {model} is not .pt (leave out --int8)")
         if int8:  # calibrated on the footage itself: the files among the inputs
             files = tuple(str(job.source) for job in jobs if Path(str(job.source)).exists())
-            detector_settings = dataclasses.replace(detector_settings, calibration=files)
+            detector = dataclasses.replace(detector, calibration=files)
         settings = RunSettings(
-            detector=detector_settings,
+            detector=detector,
             tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
             analysis_fps=analysis_fps,
             start=parse_start(start),
@@ -374,14 +374,7 @@ def batch_command(
             raise fail(f"--backend must be local or ray, got {backend!r}")
         settings = BatchSettings(
             run=RunSettings(
-                detector=DetectorSettings(
-                    model=model,
-                    classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
-                    imgsz=imgsz,
-                    conf=conf,
-                    threads=threads,
-                    export=export,
-                ),
+                detector=detector_settings(model, classes, imgsz, conf, threads, export),
                 tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
                 analysis_fps=analysis_fps,
                 flow=flow_plan(config) if config is not None else None,
@@ -480,14 +473,7 @@ def serve_command(
             )
         settings = ServiceSettings(
             run=RunSettings(
-                detector=DetectorSettings(
-                    model=model,
-                    classes=tuple(name.strip() for name in classes.split(",") if name.strip()),
-                    imgsz=imgsz,
-                    conf=conf,
-                    threads=threads,
-                    export=export,
-                ),
+                detector=detector_settings(model, classes, imgsz, conf, threads, export),
                 tracker=TrackerSettings(kind=tracker, track_buffer_s=track_buffer),
                 flow=flow_plan(site_config),
                 flush_interval_s=flush_interval,

@@ -226,7 +226,7 @@ def run_recorded(
             except FootfallError as exc:
                 report.failed.append({"path": job.source, "error": str(exc)})
                 continue
-            duration, container = source.info.duration_s, source._container.format.name
+            duration, container = source.info.duration_s, source.container_format
             source.close()
             tasks += plan_tasks(job, duration, container, settings.chunk_s, settings.lead_in_s, key)
         finished = destination.finished()

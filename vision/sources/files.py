@@ -240,6 +240,11 @@ class VideoFileSource:
                 frames_read=self.counters.frames_read,
             )
 
+    @property
+    def container_format(self) -> str:
+        """FFmpeg's name of the container format ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi" …)."""
+        return self._container.format.name
+
     def _decoded_frames(self) -> Iterator:
         """The decoder's pictures, packet by packet, skipping and counting the packets that fail (see the class).
         The demuxer ends with an empty packet that drains the decoder, so the frames it holds back come out too.
