@@ -168,6 +168,7 @@ class CameraWorker(threading.Thread):
         self._totals = {"frames_in": 0, "frames_analysed": 0, "frames_dropped": 0, "frames_gated": 0, "tracks": 0}
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=64)
         self._outage: tuple[float, str] | None = None  # (start, reason) of the gap going on
+        self._connections = 0
         self._timezone = settings.run.flow.timezone if settings.run.flow else "UTC"
 
     def _projector(self) -> GroundProjector | None:
@@ -180,7 +181,7 @@ class CameraWorker(threading.Thread):
     def run(self) -> None:
         attempt = 0
         while not self.shutdown.is_set():
-            self._set_state("connecting" if attempt == 0 and self.status.reconnects == 0 else "reconnecting")
+            self._set_state("reconnecting" if attempt > 0 or self._outage is not None else "connecting")
             try:
                 source = self._connect()
             except FootfallError as exc:
@@ -198,7 +199,6 @@ class CameraWorker(threading.Thread):
             if reason is None:  # shutting down
                 break
             self._lost(reason, self.status.newest_frame_at or self.wall_clock())
-            self.status.reconnects += 1
             delay = self.settings.backoff.delay(0)
             log.info("%s: %s; reconnecting in %.1f s", self.job.camera, reason, delay)
             self.shutdown.wait(delay)
@@ -273,6 +273,9 @@ class CameraWorker(threading.Thread):
         status = self.status
         if status.state != "connected":
             now = self.wall_clock()
+            if self._connections:
+                status.reconnects += 1  # connected again after having been connected
+            self._connections += 1
             if self._outage is not None:
                 start, reason = self._outage
                 self._record_outage(Outage(self.job.camera, start, now, reason))
