@@ -332,7 +332,7 @@ BAD_CASES = [
         "colour: red\nsite:\n",
         "colour",
         "colour: red",
-        ["unknown field (allowed: version, site, floor_plan, cameras, zones, lines, funnels, analytics)"],
+        ["unknown field (allowed: version, site, floor_plan, cameras, zones, lines, funnels, analytics, recordings)"],
     ),
     (
         "unknown nested field",
