@@ -52,8 +52,20 @@ class OwnedTracks:
     def __init__(self, sink: Sink, from_t: float, to_t: float | None) -> None:
         self.sink, self.from_t, self.to_t = sink, from_t, to_t
         self.kept = 0
+        self._live_first_t: dict[str, float] = {}  # live tracks: when each was first seen
+
+    def following_own_tracks(self) -> bool:
+        """Whether a track that began before the chunk's end is still live (the chunk must read on)."""
+        return any(
+            first >= self.from_t - 1e-6 and (self.to_t is None or first < self.to_t)
+            for first in self._live_first_t.values()
+        )
 
     def write_frame(self, tracks: FloorTracks) -> None:
+        for name in tracks.track.tolist():
+            self._live_first_t.setdefault(name, tracks.time_s)
+        for name in tracks.ended_tracks.tolist():
+            self._live_first_t.pop(name, None)
         self.sink.write_frame(tracks)
 
     def write_track(self, track: TrackFlow) -> None:
@@ -82,7 +94,12 @@ def run_task(
     try:
         analysis_fps = task.analysis_fps or settings.analysis_fps
         tracker = build_tracker(settings.tracker, analysis_fps)
-        segment = Segment(max(0.0, task.from_s - task.lead_in_s), task.to_s, keep_going=lambda: tracker.tracking)
+        following: list[OwnedTracks] = []  # the chunk reads past its end while it follows tracks begun within it
+        segment = Segment(
+            max(0.0, task.from_s - task.lead_in_s),
+            task.to_s,
+            keep_going=lambda: any(owned.following_own_tracks() for owned in following),
+        )
         source = VideoFileSource(Path(task.path), task.start or settings.start, segment)
         projector = None
         if task.calibration is not None:
@@ -98,6 +115,7 @@ def run_task(
         )  # fmt: skip
         to_t = start_epoch + task.to_s if task.to_s is not None else None
         owned = OwnedTracks(table, start_epoch + task.from_s if task.chunk > 0 else -float("inf"), to_t)
+        following.append(owned)
         camera_run = CameraRun(
             camera=task.camera,
             source=source,
