@@ -306,20 +306,21 @@ def test_sighup_reloads_the_config_and_a_broken_one_is_refused(
 
 
 def test_validate_connects_to_each_stream(rtsp_server: RtspServer, tmp_path: Path) -> None:
+    def validate(site: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "vision", "validate", str(site)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+
     good = site_file(tmp_path, {"view001": rtsp_server.url("cam1")})
-    result = subprocess.run([sys.executable, "-m", "vision", "validate", str(good)], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = validate(good)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr
     refused = site_file(tmp_path, {"door": f"rtsp://${{NVR_USER}}:x@127.0.0.1:{free_port()}/cam1"})
     env = {key: value for key, value in os.environ.items() if key != "NVR_USER"}
-    result = subprocess.run([sys.executable, "-m", "vision", "validate", str(refused)], capture_output=True, text=True,
-                            timeout=60, env=env)  # fmt: skip
+    result = validate(refused, env)
     assert result.returncode == 1
     assert (
         result.stderr.strip()
         == "error: camera door: environment variable NVR_USER (named in the source URL) is not set"
     )
     env["NVR_USER"] = "someone"
-    result = subprocess.run([sys.executable, "-m", "vision", "validate", str(refused)], capture_output=True, text=True,
-                            timeout=60, env=env)  # fmt: skip
+    result = validate(refused, env)
     assert result.returncode == 1 and "Connection refused" in result.stderr and "someone" not in result.stderr

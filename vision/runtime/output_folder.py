@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vision.core.errors import OutputError
+from vision.report.inputs import DATASETS as REPORTED_DATASETS
 
 RUN_FILE = "run.json"
 DATASETS = ("tracks", "events", "visits")
@@ -113,7 +114,7 @@ class OutputFolder:
                 f"{out_dir} holds the output of another kind of run ({earlier.describe()}); give `{command}` its own "
                 "--out"
             )
-        for path in _footfall_files(out_dir, _TEMPORARY_NAME, *DATASETS, "zone_seconds", "heatmap_cells", "outages"):
+        for path in _footfall_files(out_dir, _TEMPORARY_NAME, *REPORTED_DATASETS, "outages"):
             path.unlink(missing_ok=True)
         return folder
 

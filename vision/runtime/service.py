@@ -96,7 +96,6 @@ class SharedDetector:
         self.detector = detector
         self._lock = threading.Lock()
         self.busy_s = 0.0
-        self.calls = 0
 
     def __call__(self, image: np.ndarray) -> Detections:
         with self._lock:
@@ -105,7 +104,6 @@ class SharedDetector:
                 return self.detector(image)
             finally:
                 self.busy_s += time.perf_counter() - started
-                self.calls += 1
 
 
 @dataclass(slots=True)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from vision import __version__
 from vision.config.build import CameraJob
-from vision.core.errors import FootfallError, OutputError
+from vision.core.errors import OutputError
+from vision.report.inputs import DATASETS
 from vision.sinks.atomic import write_text_atomic
 
 MANIFEST = "_manifest"
-TASK_DATASETS = ("tracks", "events", "visits", "zone_seconds", "heatmap_cells")
 CHUNKABLE_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpegts"})
 
 
@@ -156,7 +156,7 @@ class Destination:
         """Moves a finished task's files from `staging` into place (replacing what an earlier attempt at the same
         task published), then records it in the manifest; returns the published paths, relative."""
         new = sorted(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file())
-        for dataset in TASK_DATASETS:
+        for dataset in DATASETS:
             self._remove_earlier(dataset, task, set(new))
         for relative in new:
             self._put(staging / relative, relative)
@@ -206,7 +206,3 @@ class Destination:
 
 def task_record(task: Task, rows: int, media_s: float, wall_s: float) -> dict:
     return {**asdict(task), "rows": rows, "media_s": round(media_s, 3), "wall_s": round(wall_s, 3)}
-
-
-class TaskFailed(FootfallError):
-    """A task whose input could not be analysed; the batch goes on without it."""

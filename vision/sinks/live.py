@@ -66,10 +66,12 @@ class LiveEventLog:
         self.events = events
         self.zone = ZoneInfo(timezone)
         self.written = 0
+        self._last_t: float | None = None  # capture time of the newest frame
         self._path: Path | None = None
         self._handle: IO[str] | None = None
 
     def write_frame(self, tracks: FloorTracks) -> None:
+        self._last_t = tracks.time_s
         self._append(self.events.add(tracks))
 
     def write_track(self, track: TrackFlow) -> None:
@@ -77,7 +79,8 @@ class LiveEventLog:
 
     def close(self, completed: bool) -> list[Path]:
         try:
-            self._append(self.events.finish(datetime.now(tz=UTC).timestamp()))
+            if self._last_t is not None:  # the connection ended: its open stays end, decided at its last frame
+                self._append(self.events.finish(self._last_t))
         finally:
             if self._handle is not None:
                 self._handle.close()

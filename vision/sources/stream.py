@@ -295,7 +295,3 @@ class StreamSource:
                 return  # the daemon thread still holds the container; it ends with its read timeout
         with contextlib.suppress(Exception):
             self._container.close()
-
-
-def is_stream_url(location: str) -> bool:
-    return "://" in location and not location.lower().startswith("file://")
