@@ -143,7 +143,7 @@ def test_stream_frames_carry_wall_clock_capture_times(rtsp_server: RtspServer) -
     finally:
         source.close()
     times = [frame.time_s for frame in frames]
-    assert source.clock.origin == "rtcp"  # dated by the server's RTCP sender reports
+    assert source.clock_origin == "rtcp"  # dated by the server's RTCP sender reports
     lags = sorted(arrival - t for arrival, t in zip(arrivals, times, strict=True))
     # captured just before it was handed on: never in the future, and within a few tenths of a second (the first
     # frames after connecting waited while FFmpeg probed the stream; a loaded machine adds its own delay)

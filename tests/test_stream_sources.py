@@ -71,7 +71,7 @@ def test_an_http_mjpeg_camera_is_read_with_arrival_times(mjpeg_camera: tuple[str
             lags.append(time.time() - frame.time_s)
             if len(times) == 15:
                 break
-        assert source.clock.origin == "arrival"  # MJPEG over HTTP carries no capture clock
+        assert source.clock_origin == "arrival"  # MJPEG over HTTP carries no capture clock
         assert all(0 <= lag < 1.0 for lag in lags)
         assert times == sorted(times) and 1.5 < times[-1] - times[0] < 4.5  # 14 steps of about 0.2 s
         hang_up.set()  # the camera goes away mid-stream: the source says so instead of hanging

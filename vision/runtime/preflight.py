@@ -55,13 +55,14 @@ def open_stream(
     calibration: Path | None,
     settings: StreamSettings | None = None,
     shutdown: threading.Event | None = None,
+    label: str = "stream",
 ) -> StreamSource:
     """Connects to a stream (credentials from the environment variables its URL names as `${NAME}`) and checks it
     fits its calibration; raises FootfallError with the reason."""
     missing = [name for name in url_placeholders(url) if name not in os.environ]
     if missing:
         raise SourceError(f"environment variable {missing[0]} (named in the source URL) is not set")
-    source = StreamSource(expand_url_credentials(url), settings, shutdown)
+    source = StreamSource(expand_url_credentials(url), settings, shutdown, label)
     if calibration is not None:
         try:
             check_image_size(load_calibration(calibration), source.info.width, source.info.height, redact_url(url))

@@ -16,18 +16,20 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal, Protocol
 
+from pebble import ProcessExpired, ProcessPool
+
 from vision import __version__
 from vision.analytics.site import SiteFlow
 from vision.config.build import CameraJob
 from vision.core.cpus import available_cpus
-from vision.core.errors import FootfallError, OutputError
+from vision.core.errors import FootfallError, OutputError, describe_exit
 from vision.perception.detect import Detector, DetectorSettings
 from vision.runtime.batch import RunSettings
 from vision.runtime.output_folder import RUN_FILE, OutputFolder
@@ -145,20 +147,32 @@ def _work(task: Task) -> TaskResult:
 def _local_results(
     tasks: list[Task], settings: RunSettings, out: str, workers: int, build_detector: Callable
 ) -> Iterator[TaskResult]:
-    if workers == 1:
-        _start_worker(settings, out, build_detector)
-        for task in tasks:
-            yield _work(task)
-        return
+    """The tasks' results as worker processes finish them. Each task runs in a worker process, even with one
+    worker: a worker that dies on a file (a crash inside a decoder or a model runtime, the kernel's OOM killer)
+    fails that task, a new worker takes its place (loading the model again), and the batch goes on."""
     context = get_context("spawn")  # a fresh interpreter: forking a process with runtime threads can deadlock
-    with ProcessPoolExecutor(
-        workers, context, initializer=_start_worker, initargs=(settings, out, build_detector)
-    ) as pool:
-        pending: set[Future] = {pool.submit(_work, task) for task in tasks}
+    pool = ProcessPool(workers, initializer=_start_worker, initargs=(settings, out, build_detector), context=context)
+    try:
+        pending: dict[Future, Task] = {pool.schedule(_work, (task,)): task for task in tasks}
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield future.result()
+                task = pending.pop(future)
+                yield _result_of(future, task)
+        pool.close()
+    finally:
+        pool.stop()  # workers still busy (an interrupted batch) are ended now
+        pool.join(timeout=10)
+
+
+def _result_of(future: Future, task: Task) -> TaskResult:
+    try:
+        return future.result()
+    except ProcessExpired as exc:
+        why = describe_exit(exc.exitcode, "the worker")
+        return TaskResult(task, ok=False, error=f"{task.label}: {why} while analysing it; a rerun retries it")
+    except Exception as exc:  # the worker could not start (its model would not load) or could not send its result
+        return TaskResult(task, ok=False, error=f"{task.label}: {str(exc).strip() or type(exc).__name__}")
 
 
 def _ray_results(
@@ -166,12 +180,13 @@ def _ray_results(
 ) -> Iterator[TaskResult]:
     try:
         import ray
-        from ray.util import ActorPool
     except ImportError:
         raise FootfallError("--backend ray needs Ray: pip install 'footfall[ray]'") from None
 
-    @ray.remote(max_restarts=2, max_task_retries=2)
-    class TaskActor:  # a model loaded once per actor; a task on a lost node is retried on another
+    # a model loaded once per actor; an actor that dies is started again (without end: one file that kills it must
+    # not take the pool down), and a task it was running is retried twice before it counts as failed
+    @ray.remote(max_restarts=-1, max_task_retries=2)
+    class TaskActor:
         def __init__(self) -> None:
             _start_worker(settings, out, build_detector)
 
@@ -187,8 +202,22 @@ def _ray_results(
             raise FootfallError(f"cannot reach {where} ({str(exc).splitlines()[0]}); check --address") from None
     try:
         threads = settings.detector.threads or 1
-        actors = [TaskActor.options(num_cpus=threads).remote() for _ in range(workers)]
-        yield from ActorPool(actors).map_unordered(lambda actor, task: actor.work.remote(task), tasks)
+        idle = [TaskActor.options(num_cpus=threads).remote() for _ in range(workers)]
+        queue = list(reversed(tasks))
+        running: dict = {}  # object ref -> (task, actor)
+        while queue or running:
+            while queue and idle:
+                actor, task = idle.pop(), queue.pop()
+                running[actor.work.remote(task)] = (task, actor)
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            task, actor = running.pop(ref)
+            idle.append(actor)
+            try:
+                yield ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the actor died on it each time it was tried
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                yield TaskResult(task, ok=False, error=f"{task.label}: the Ray worker failed on it ({why}); a rerun "
+                                 "retries it")  # fmt: skip
     finally:
         if started_here:
             ray.shutdown()

@@ -206,7 +206,7 @@ class CameraWorker(threading.Thread):
         self._set_state("stopped")
 
     def _connect(self) -> StreamSource:
-        return open_stream(self.job.source, self.job.calibration, self.settings.stream, self.shutdown)
+        return open_stream(self.job.source, self.job.calibration, self.settings.stream, self.shutdown, self.job.camera)
 
     def _serve(self, source: StreamSource) -> str | None:
         """Runs one connection to its end; returns why it ended, or None when the service is stopping."""
@@ -280,7 +280,7 @@ class CameraWorker(threading.Thread):
                 self._outage = None
             status.state, status.connected_since = "connected", now
             source = self._source
-            clock = source.clock.origin if source is not None else "?"
+            clock = source.clock_origin if source is not None else "?"
             log.info("%s: connected (%dx%d, frame times from %s)", self.job.camera, frame.width, frame.height,
                         clock)  # fmt: skip
         status.newest_capture_at = frame.time_s
@@ -336,7 +336,7 @@ class CameraWorker(threading.Thread):
                 totals["tracks"] += camera_run.stats.tracks
                 status.decode_errors += source.counters.decode_errors
                 status.newest_frame_at = source.last_frame_wall
-                status.clock = source.clock.origin
+                status.clock = source.clock_origin
                 if live is not None:
                     status.live_events += live.written
             for name, value in totals.items():
