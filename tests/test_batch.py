@@ -209,3 +209,47 @@ def test_a_task_is_published_to_a_filesystem_url_and_again_over_itself(tmp_path:
     parts = [info.path for info in files if info.path.endswith(".parquet")]
     assert parts == [f"shared/out/tracks/camera=door/date=2026-11-22/part-{task.task_id}-0-00001.parquet"]
     assert destination.finished() == {task.task_id}
+
+
+def test_a_worker_that_dies_on_a_file_fails_that_task_and_the_batch_goes_on(tmp_path: Path) -> None:
+    import psutil
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    doomed = folder / "till_20261122100000.mp4"
+    doomed.symlink_to(PETS_VIDEO)
+    write_clip(folder / "door_20261122100000.mp4", frames=14)
+    write_clip(folder / "exit_20261122100000.mp4", frames=14)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vision", "batch", "--model", str(TFLITE_MODEL), str(folder), "--out", str(out),
+               "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = psutil.Process(process.pid)
+    victim: psutil.Process | None = None
+    deadline = time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and process.poll() is None:
+        for worker in coordinator.children(recursive=True):
+            try:
+                if any(Path(opened.path) == PETS_VIDEO.resolve() for opened in worker.open_files()):
+                    victim = worker
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    assert victim is not None, "no worker ever opened the PETS clip"
+    victim.send_signal(signal.SIGSEGV)  # as a decoder or model runtime crashing on that file would
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr
+    assert "2 of 3 tasks done now" in stdout, stdout
+    failed = [line for line in stderr.splitlines() if "till_20261122100000.mp4" in line]
+    assert failed and "the worker crashed (signal 11, SIGSEGV) while analysing it" in failed[0], stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "failed" and [row["path"] for row in record["failed"]] == [str(doomed)]
+    for camera in ("door", "exit"):
+        assert list((out / "tracks").glob(f"camera={camera}/date=2026-11-22/*.parquet")), camera
+    assert not list((out / "tracks").glob("camera=till/**/*.parquet"))  # nothing half-done of the doomed file
+    assert not (out / ".staging").exists()
+
+    rerun = batch(str(folder), "--out", str(out), "--workers", "1")  # retries the failed task, and only it
+    assert rerun.returncode == 0, rerun.stderr
+    assert "1 of 3 tasks done now (2 before)" in rerun.stdout
+    assert list((out / "tracks").glob("camera=till/date=2026-11-22/*.parquet"))

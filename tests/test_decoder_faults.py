@@ -170,8 +170,8 @@ def test_open_never_waits_past_its_timeout_on_a_server_that_answers_nothing(tmp_
 
 def test_serve_survives_decoder_crashes_and_a_hang_beside_a_healthy_camera(
     rtsp_server_factory: Callable[..., RtspServer],
-    serves: list[Serve],
-    tmp_path: Path,  # noqa: F811
+    serves: list[Serve],  # noqa: F811 (the fixture, imported above)
+    tmp_path: Path,
 ) -> None:
     server = rtsp_server_factory(user=USER, password=PASSWORD)
     base = server.url("cam1", with_credentials=False).rsplit("/", 1)[0].replace("rtsp://", "")
