@@ -452,6 +452,13 @@ def serve_command(
     open_timeout: Annotated[float, typer.Option(help="Seconds to wait for a stream to open.")] = 10.0,
     stall_timeout: Annotated[float, typer.Option(help="Seconds without a frame after which a stream is lost.")] = 10.0,
     backoff_max: Annotated[float, typer.Option(help="Longest wait between reconnect attempts, seconds.")] = 30.0,
+    decoder: Annotated[
+        str,
+        typer.Option(
+            help="Where streams are decoded: process (a child process per camera: a decoder crash or hang is an "
+            "outage of that camera) or thread (inside this process, no isolation: for comparison only)."
+        ),
+    ] = "process",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more than state changes.")] = False,
 ) -> None:
     """Analyse every camera of a site from its live stream, around the clock, writing to OUT continuously.
@@ -479,7 +486,12 @@ def serve_command(
                 flush_interval_s=flush_interval,
                 gate=GateSettings(enabled=gate),
             ),
-            stream=StreamSettings(transport=transport, open_timeout_s=open_timeout, stall_timeout_s=stall_timeout),  # type: ignore[arg-type]
+            stream=StreamSettings(
+                transport=transport,  # type: ignore[arg-type]
+                open_timeout_s=open_timeout,
+                stall_timeout_s=stall_timeout,
+                isolation=decoder,  # type: ignore[arg-type]
+            ),
             backoff=Backoff(max_s=backoff_max, initial_s=min(1.0, backoff_max)),
         )
         address = parse_address(health)
