@@ -18,9 +18,8 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from tests.helpers import PETS_VIDEO, REPO, TFLITE_MODEL, pets_calibration_document
+from tests.helpers import REPO
 from tests.test_bad_input import assert_one_clear_line
-from tests.test_site_e2e import SITE_YAML
 from vision.core.types import Visit
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.parquet import (
@@ -52,14 +51,9 @@ def read(folder: Path):
 
 
 @pytest.fixture(scope="module")
-def pets_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+def pets_report(pets_site_run: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    _, out = pets_site_run
     folder = tmp_path_factory.mktemp("report")
-    (folder / "view001.json").write_text(json.dumps(pets_calibration_document()))
-    site = folder / "site.yaml"
-    site.write_text(SITE_YAML.format(video=PETS_VIDEO))
-    out = folder / "out"
-    run = footfall("run", "--site", site, "--model", TFLITE_MODEL, "--out", out)
-    assert run.returncode == 0, run.stderr
     report = folder / "report"
     result = footfall("report", out, "--out", report, "--min-visitors", "1")
     assert result.returncode == 0, result.stderr

@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import PETS_VIDEO, TFLITE_MODEL, pets_calibration_document
+from tests.helpers import TFLITE_MODEL, pets_calibration_document
 from tests.rtsp import RtspServer, free_port
 from tests.test_site_e2e import SITE_YAML
 from vision.sources.base import EvenTimeSampler
@@ -251,7 +251,7 @@ def test_a_refusing_url_and_a_stalled_stream_are_outages_of_their_camera_only(
 
 
 def test_serve_outputs_are_the_kinds_a_batch_run_writes(
-    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path
+    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path, pets_site_run: tuple[Path, Path]
 ) -> None:
     site = site_file(tmp_path, {"view001": rtsp_server.url("cam1")})
     out = tmp_path / "out"
@@ -262,13 +262,7 @@ def test_serve_outputs_are_the_kinds_a_batch_run_writes(
     code, _ = serve.terminate()
     assert code == 0
 
-    batch_site = tmp_path / "batch.yaml"
-    batch_site.write_text(SITE_YAML.format(video=PETS_VIDEO))
-    batch = tmp_path / "batch"
-    command = [sys.executable, "-m", "vision", "run", "--site", str(batch_site), "--model", str(TFLITE_MODEL), "--out",
-               str(batch)]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    _, batch = pets_site_run  # `footfall run` of the same site on the clip
     for dataset in DATASETS:
         served = ds.dataset(out / dataset, partitioning="hive").schema
         batched = ds.dataset(batch / dataset, partitioning="hive").schema

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import PETS_GT, PETS_VIDEO, TFLITE_MODEL, pets_calibration_document
+from tests.helpers import PETS_GT
 
 SITE_YAML = """\
 version: 1
@@ -54,20 +54,8 @@ funnels:
 
 
 @pytest.fixture(scope="module")
-def site_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("site")
-    (folder / "view001.json").write_text(json.dumps(pets_calibration_document()))
-    site = folder / "site.yaml"
-    site.write_text(SITE_YAML.format(video=PETS_VIDEO))
-    out = folder / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "vision", "run", "--site", str(site), "--model", str(TFLITE_MODEL), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return site, out
+def site_run(pets_site_run: tuple[Path, Path]) -> tuple[Path, Path]:
+    return pets_site_run
 
 
 @pytest.fixture(scope="module")
