@@ -599,19 +599,19 @@ def test_case_ids_are_distinct() -> None:
 
 def test_the_alias_bomb_is_refused_in_well_under_a_second(tmp_path: Path) -> None:
     path = write(tmp_path / "bomb.yaml", BILLION_LAUGHS)
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU time: what the bomb would burn, whatever else the machine does
     with pytest.raises(SiteConfigError, match="more than 50,000 values"):
         load_site_config(path)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0  # unbounded, the expansion would take minutes and gigabytes
 
 
 def test_a_large_document_below_the_size_limit_is_refused_quickly(tmp_path: Path) -> None:
     path = write(tmp_path / "big.yaml", site_text("x: [" + ", ".join(["[1.5, 2.5]"] * 80_000) + "]\n"))
     assert path.stat().st_size < 1_000_000
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SiteConfigError, match="more than 50,000 values"):
         load_site_config(path)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 4.0  # CPU seconds; refused after 50,000 values, not after building all
 
 
 def test_scientific_notation_is_a_number(tmp_path: Path) -> None:
