@@ -154,7 +154,10 @@ class StreamSource:
         self._closed = False
         self._host: DecoderProcess | _ReaderThread
         if self.settings.isolation == "process":
-            self._host = DecoderProcess(url, self.settings, label, self.uri, lambda text: scrub_secrets(text, secrets))
+            try:
+                self._host = DecoderProcess(url, self.settings, label, self.uri, lambda t: scrub_secrets(t, secrets))
+            except OSError as exc:  # no process could be started: out of memory, of processes or of descriptors
+                raise SourceError(f"{self.uri}: cannot start a decoder process ({exc.strerror or exc})") from None
         else:
             self._host = _ReaderThread(url, self.settings)
         self.info = self._host.open(self.shutdown)
