@@ -253,3 +253,17 @@ def test_a_worker_that_dies_on_a_file_fails_that_task_and_the_batch_goes_on(tmp_
     assert rerun.returncode == 0, rerun.stderr
     assert "1 of 3 tasks done now (2 before)" in rerun.stdout
     assert list((out / "tracks").glob("camera=till/date=2026-11-22/*.parquet"))
+
+
+def test_a_model_that_does_not_load_stops_the_batch_with_one_line(tmp_path: Path) -> None:
+    from tests.test_bad_input import assert_one_clear_line
+
+    clip = write_clip(tmp_path / "door_20261122100000.mp4", frames=7)
+    model = tmp_path / "model.tflite"
+    model.write_text("not a model")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vision", "batch", "--model", str(model), str(clip), "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert_one_clear_line(result, "not a model Ultralytics can load")  # from the worker, said once, no traceback
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    assert not list(out.rglob("*.parquet"))

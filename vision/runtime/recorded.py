@@ -122,6 +122,7 @@ class _WorkerState:
 
 
 _worker: _WorkerState | None = None  # one per worker process, set by its initializer
+_worker_failure: FootfallError | None = None  # why the initializer could not start it (the model would not load)
 
 
 def _die_with_parent() -> None:
@@ -132,14 +133,19 @@ def _die_with_parent() -> None:
 
 
 def _start_worker(settings: RunSettings, out: str, build_detector: Callable[[DetectorSettings], Detector]) -> None:
-    global _worker
+    global _worker, _worker_failure
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     flow = site_flow(settings.flow) if settings.flow is not None else None
-    _worker = _WorkerState(settings, Destination(out), build_detector(settings.detector), flow)
+    try:
+        _worker = _WorkerState(settings, Destination(out), build_detector(settings.detector), flow)
+    except FootfallError as exc:  # told with the first task, so the batch stops with this one line
+        _worker_failure = exc
 
 
 def _work(task: Task) -> TaskResult:
+    if _worker_failure is not None:
+        raise _worker_failure
     assert _worker is not None, "worker not started"
     return run_task(task, _worker.settings, _worker.detector, _worker.destination, _worker.flow)
 
@@ -168,6 +174,8 @@ def _local_results(
 def _result_of(future: Future, task: Task) -> TaskResult:
     try:
         return future.result()
+    except FootfallError:  # the workers cannot work at all (a model that does not load): the batch stops here
+        raise
     except ProcessExpired as exc:
         why = describe_exit(exc.exitcode, "the worker")
         return TaskResult(task, ok=False, error=f"{task.label}: {why} while analysing it; a rerun retries it")
@@ -215,6 +223,8 @@ def _ray_results(
             try:
                 yield ray.get(ref)
             except ray.exceptions.RayError as exc:  # the actor died on it each time it was tried
+                if isinstance(getattr(exc, "cause", None), FootfallError):
+                    raise exc.cause from None  # the workers cannot work at all (a model that does not load)
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 yield TaskResult(task, ok=False, error=f"{task.label}: the Ray worker failed on it ({why}); a rerun "
                                  "retries it")  # fmt: skip
@@ -287,6 +297,9 @@ def run_recorded(
         _write_record(destination, report, run, "complete" if report.ok else "failed")
     except KeyboardInterrupt:
         _write_record(destination, report, run, "interrupted")
+        raise
+    except FootfallError:
+        _write_record(destination, report, run, "failed")
         raise
     finally:
         if destination.local is not None:
