@@ -18,7 +18,16 @@ import pyarrow.dataset as ds
 import pytest
 
 from tests.rtsp import RtspServer
-from tests.test_serve import PASSWORD, USER, Serve, read_all_parquet, serves, site_file, wait_for  # noqa: F401
+from tests.test_serve import (  # noqa: F401 (serves: the fixture)
+    CREDENTIALS_ENV,
+    PASSWORD,
+    USER,
+    Serve,
+    credentials_site,
+    read_all_parquet,
+    serves,
+    wait_for,
+)
 from vision.sources.base import EvenTimeSampler
 from vision.sources.stream import StreamInterrupted, StreamSettings, StreamSource
 
@@ -174,12 +183,9 @@ def test_serve_survives_decoder_crashes_and_a_hang_beside_a_healthy_camera(
     tmp_path: Path,
 ) -> None:
     server = rtsp_server_factory(user=USER, password=PASSWORD)
-    base = server.url("cam1", with_credentials=False).rsplit("/", 1)[0].replace("rtsp://", "")
-    url = "rtsp://${CAM_USER}:${CAM_PASSWORD}@" + base
-    site = site_file(tmp_path, {"faulty": f"{url}/cam1", "healthy": f"{url}/cam2"})
+    site = credentials_site(server, tmp_path, {"faulty": "cam1", "healthy": "cam2"})
     out = tmp_path / "out"
-    serve = Serve(site, out, "--backoff-max", "1", "--stall-timeout", "2",
-                  env={"CAM_USER": USER, "CAM_PASSWORD": PASSWORD})  # fmt: skip
+    serve = Serve(site, out, "--backoff-max", "1", "--stall-timeout", "2", env=CREDENTIALS_ENV)
     serves.append(serve)
     serve.wait_connected("faulty", "healthy")
     decoders = decoders_of(serve.process.pid)

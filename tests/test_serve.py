@@ -55,6 +55,17 @@ def site_file(folder: Path, sources: dict[str, str]) -> Path:
     return site
 
 
+CREDENTIALS_ENV = {"CAM_USER": USER, "CAM_PASSWORD": PASSWORD}
+
+
+def credentials_site(server: RtspServer, folder: Path, mounts: dict[str, str]) -> Path:
+    """site_file with each camera's stream from `server` (which wants USER and PASSWORD) by mount, the credentials
+    given as ${CAM_USER} and ${CAM_PASSWORD} (the service gets them from CREDENTIALS_ENV)."""
+    base = server.url("cam1", with_credentials=False).rsplit("/", 1)[0].replace("rtsp://", "")
+    url = "rtsp://${CAM_USER}:${CAM_PASSWORD}@" + base
+    return site_file(folder, {camera: f"{url}/{mount}" for camera, mount in mounts.items()})
+
+
 class Serve:
     """`footfall serve` in a child process, with its /health and /metrics."""
 
@@ -160,11 +171,9 @@ def test_two_cameras_with_credentials_survive_a_server_killed_and_restarted(
     rtsp_server_factory: Callable[..., RtspServer], serves: list[Serve], tmp_path: Path
 ) -> None:
     server = rtsp_server_factory(user=USER, password=PASSWORD)
-    base = server.url("cam1", with_credentials=False).rsplit("/", 1)[0].replace("rtsp://", "")
-    url = "rtsp://${CAM_USER}:${CAM_PASSWORD}@" + base
-    site = site_file(tmp_path, {"view001": f"{url}/cam1", "view002": f"{url}/cam2"})
+    site = credentials_site(server, tmp_path, {"view001": "cam1", "view002": "cam2"})
     out = tmp_path / "out"
-    serve = Serve(site, out, "--backoff-max", "2", env={"CAM_USER": USER, "CAM_PASSWORD": PASSWORD})
+    serve = Serve(site, out, "--backoff-max", "2", env=CREDENTIALS_ENV)
     serves.append(serve)
     serve.wait_connected("view001", "view002")
     metrics = serve.get("/metrics") or ""
