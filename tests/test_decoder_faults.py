@@ -185,7 +185,7 @@ def test_serve_survives_decoder_crashes_and_a_hang_beside_a_healthy_camera(
     server = rtsp_server_factory(user=USER, password=PASSWORD)
     site = credentials_site(server, tmp_path, {"faulty": "cam1", "healthy": "cam2"})
     out = tmp_path / "out"
-    serve = Serve(site, out, "--backoff-max", "1", "--stall-timeout", "2", env=CREDENTIALS_ENV)
+    serve = Serve(site, out, "--backoff-max", "1", "--stall-timeout", "3", env=CREDENTIALS_ENV)
     serves.append(serve)
     serve.wait_connected("faulty", "healthy")
     decoders = decoders_of(serve.process.pid)
@@ -208,13 +208,12 @@ def test_serve_survives_decoder_crashes_and_a_hang_beside_a_healthy_camera(
     healthy_before = serve.camera("healthy")["frames_analysed"]
     watch_started = time.monotonic()
     for fault in (signal.SIGSEGV, signal.SIGKILL, signal.SIGSTOP):
-        reconnects = serve.camera("faulty")["reconnects"]
         victim = decoders_of(serve.process.pid)["faulty"]
         victim.send_signal(fault)
-        reconnected = lambda r=reconnects: serve.camera("faulty").get("reconnects", 0) > r  # noqa: E731
-        wait_for(reconnected, 30, f"a reconnect after {fault!r}")
+        wait_for(lambda v=victim: gone(v.pid), 30, f"the decoder sent {fault!r} gone")
+        replaced = lambda v=victim: decoders_of(serve.process.pid).get("faulty", v).pid != v.pid  # noqa: E731
+        wait_for(replaced, 30, f"a new decoder after {fault!r}")
         serve.wait_connected("faulty", timeout_s=30)
-        assert gone(victim.pid), f"the decoder sent {fault!r} is still there"
         assert serve.process.poll() is None
     stop_watching.set()
     watcher.join(5)
@@ -238,7 +237,7 @@ def test_serve_survives_decoder_crashes_and_a_hang_beside_a_healthy_camera(
     assert len(reasons) == 3, reasons
     assert reasons[0].endswith("decoder crashed (signal 11, SIGSEGV)"), reasons
     assert reasons[1].endswith("decoder was killed (signal 9, SIGKILL)"), reasons
-    assert reasons[2].endswith("no frame for 2 s"), reasons
+    assert reasons[2].endswith("no frame for 3 s"), reasons
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "stopped"
     log = serve.log_text()

@@ -288,6 +288,7 @@ class CameraWorker(threading.Thread):
     # -- outages and state -----------------------------------------------------------------------------------------
 
     def _lost(self, reason: str, since: float) -> None:
+        self.status.state = "reconnecting"  # not connected from here on, through the backoff delay
         self.status.last_error = reason
         if self._outage is None:
             self._outage = (since, reason)
