@@ -56,6 +56,13 @@ def gone(pid: int) -> bool:
         return True
 
 
+def open_cam1(server: RtspServer, stall_timeout_s: float) -> tuple[StreamSource, int]:
+    """A connection to the server's cam1, and the process id of its decoder."""
+    source = StreamSource(server.url("cam1"), StreamSettings(stall_timeout_s=stall_timeout_s), label="cam1")
+    assert source.decoder_pid is not None
+    return source, source.decoder_pid
+
+
 def read_some(source: StreamSource, count: int, camera: str = "cam1") -> None:
     for index, _ in enumerate(source.frames(camera, EvenTimeSampler(5)), start=1):
         if index == count:
@@ -65,9 +72,7 @@ def read_some(source: StreamSource, count: int, camera: str = "cam1") -> None:
 def test_frames_called_twice_goes_on_from_the_one_reader_and_a_second_reader_at_once_is_refused(
     rtsp_server: RtspServer,
 ) -> None:
-    source = StreamSource(rtsp_server.url("cam1"), StreamSettings(stall_timeout_s=5), label="cam1")
-    decoder = source.decoder_pid
-    assert decoder is not None
+    source, decoder = open_cam1(rtsp_server, stall_timeout_s=5)
     try:
         first = source.frames("cam1", EvenTimeSampler(5))
         frame = next(first)
@@ -121,9 +126,7 @@ def test_the_in_process_reader_also_has_one_owner(rtsp_server: RtspServer) -> No
 def test_a_decoder_that_dies_mid_stream_ends_the_connection_with_why(
     rtsp_server: RtspServer, fault: signal.Signals, reason: str, message: str
 ) -> None:
-    source = StreamSource(rtsp_server.url("cam1"), StreamSettings(stall_timeout_s=5), label="cam1")
-    decoder = source.decoder_pid
-    assert decoder is not None
+    source, decoder = open_cam1(rtsp_server, stall_timeout_s=5)
     try:
         frames = source.frames("cam1", EvenTimeSampler(5))
         next(frames)
@@ -143,9 +146,7 @@ def test_a_decoder_that_dies_mid_stream_ends_the_connection_with_why(
 
 
 def test_a_reader_that_hangs_past_its_timeout_is_a_stall_and_its_decoder_is_killed(rtsp_server: RtspServer) -> None:
-    source = StreamSource(rtsp_server.url("cam1"), StreamSettings(stall_timeout_s=2), label="cam1")
-    decoder = source.decoder_pid
-    assert decoder is not None
+    source, decoder = open_cam1(rtsp_server, stall_timeout_s=2)
     try:
         frames = source.frames("cam1", EvenTimeSampler(5))
         next(frames)

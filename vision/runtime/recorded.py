@@ -6,8 +6,6 @@ for what a worker does with one.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import logging
 import os
@@ -29,7 +27,8 @@ from vision import __version__
 from vision.analytics.site import SiteFlow
 from vision.config.build import CameraJob
 from vision.core.cpus import available_cpus
-from vision.core.errors import FootfallError, OutputError, describe_exit
+from vision.core.errors import FootfallError, OutputError
+from vision.core.processes import describe_exit, die_with_parent
 from vision.perception.detect import Detector, DetectorSettings
 from vision.runtime.batch import RunSettings
 from vision.runtime.output_folder import RUN_FILE, OutputFolder
@@ -125,16 +124,9 @@ _worker: _WorkerState | None = None  # one per worker process, set by its initia
 _worker_failure: FootfallError | None = None  # why the initializer could not start it (the model would not load)
 
 
-def _die_with_parent() -> None:
-    """A worker must not outlive a batch killed with SIGKILL (it would go on publishing into a folder that a rerun
-    then writes): Linux sends it SIGKILL when its parent dies."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def _start_worker(settings: RunSettings, out: str, build_detector: Callable[[DetectorSettings], Detector]) -> None:
     global _worker, _worker_failure
-    _die_with_parent()
+    die_with_parent()  # a worker must not go on publishing into a folder after its batch was killed
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     flow = site_flow(settings.flow) if settings.flow is not None else None
     try:
@@ -179,7 +171,7 @@ def _result_of(future: Future, task: Task) -> TaskResult:
     except ProcessExpired as exc:
         why = describe_exit(exc.exitcode, "the worker")
         return TaskResult(task, ok=False, error=f"{task.label}: {why} while analysing it; a rerun retries it")
-    except Exception as exc:  # the worker could not start (its model would not load) or could not send its result
+    except Exception as exc:  # the pool could not start a worker, or the worker could not send its result
         return TaskResult(task, ok=False, error=f"{task.label}: {str(exc).strip() or type(exc).__name__}")
 
 

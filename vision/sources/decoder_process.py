@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import faulthandler
 import fcntl
 import json
@@ -37,13 +36,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from vision.core.errors import SourceError, describe_exit
+from vision.core.errors import SourceError
+from vision.core.processes import describe_exit, die_with_parent
 from vision.core.types import Frame
 from vision.sources.base import EvenTimeSampler, SourceInfo
 from vision.sources.stream_reader import (
@@ -138,13 +139,6 @@ class _ChannelSink:
         write_message(self.out, b"LOST", {"message": message, "reason": reason})
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the line above
-        os._exit(0)
-
-
 def _watch_orders(orders: IO[bytes], closing: threading.Event) -> None:
     """The parent closes our input to stop us (or dies, which closes it too): close the connection, and leave
     at once if the reader stays stuck in FFmpeg."""
@@ -162,7 +156,9 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
+    if os.getppid() == 1:  # the parent died before the line above
+        return 0
     faulthandler.enable()  # a native crash leaves its Python stack on stderr, which the service logs
     out = os.fdopen(os.dup(1), "wb")  # messages go out on a descriptor of their own ...
     os.dup2(2, 1)  # ... and anything printed by accident goes to stderr instead of into them
@@ -176,10 +172,7 @@ def child_main(argv: list[str] | None = None) -> int:
         except SourceError as exc:
             write_message(out, b"FAIL", {"message": str(exc)})
             return 0
-        info = reader.info
-        write_message(out, b"INFO", {"uri": info.uri, "width": info.width, "height": info.height,
-                                     "nominal_fps": info.nominal_fps, "codec": info.codec,
-                                     "start_time": info.start_time.timestamp()})  # fmt: skip
+        write_message(out, b"INFO", {**asdict(reader.info), "start_time": reader.info.start_time.timestamp()})
         start = orders.readline()
         if not start:
             reader.close()
@@ -279,18 +272,7 @@ class DecoderProcess:
         if kind != b"INFO":
             self.stop()
             raise SourceError(str(meta.get("message") or f"{self.uri}: cannot open the stream"))
-        return SourceInfo(
-            uri=self.uri,
-            kind="stream",
-            width=int(meta["width"]),
-            height=int(meta["height"]),
-            nominal_fps=meta["nominal_fps"],
-            frame_count=None,
-            duration_s=None,
-            codec=str(meta["codec"]),
-            start_time=datetime.fromtimestamp(float(meta["start_time"]), tz=UTC),
-            start_time_origin="arrival",
-        )
+        return SourceInfo(**{**meta, "start_time": datetime.fromtimestamp(float(meta["start_time"]), tz=UTC)})
 
     def start(self, camera: str, sampler: EvenTimeSampler, sink: FrameSink) -> None:
         self._camera = camera
