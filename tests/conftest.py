@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PERSON_PT_MODEL, PETS_GT, PETS_VIDEO, TFLITE_MODEL, VTEST_VIDEO, pets_calibration_document
+from vision.perception.detector_base import ultralytics_installed
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,28 @@ def pets_site_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return site, out
+
+
+ULTRALYTICS_INSTALLED = ultralytics_installed()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_ultralytics: needs the footfall[ultralytics] extra (torch, Ultralytics)")
+    config.addinivalue_line("markers", "lean_install: checks the install without the ultralytics extra")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each install runs the tests it can: the lean one everything but the extra's tests, the one with the extra
+    everything but the checks of the lean install. They are deselected, not skipped, and the count is said, so
+    nothing passes unseen; CI runs both installs (.ci/run)."""
+    unwanted = "lean_install" if ULTRALYTICS_INSTALLED else "needs_ultralytics"
+    kept = [item for item in items if item.get_closest_marker(unwanted) is None]
+    dropped = [item for item in items if item.get_closest_marker(unwanted) is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+        install = "with" if ULTRALYTICS_INSTALLED else "without"
+        print(f"\nan install {install} the ultralytics extra: {len(dropped)} {unwanted} tests are for the other one")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

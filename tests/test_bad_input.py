@@ -86,8 +86,15 @@ def test_missing_video(tmp_path):
 @pytest.mark.parametrize(
     ("model_key", "fragments"),
     [
-        ("fake_pt", ("weights.pt is not a model Ultralytics can load",)),
-        ("fake_tflite", ("weights.tflite is not a model Ultralytics can load",)),
+        pytest.param(
+            "fake_pt", ("weights.pt is not a model Ultralytics can load",), marks=pytest.mark.needs_ultralytics
+        ),
+        pytest.param(
+            "fake_pt",
+            ("weights.pt is PyTorch weights, which needs the Ultralytics extra", "pip install 'footfall[ultralytics]'"),
+            marks=pytest.mark.lean_install,
+        ),
+        ("fake_tflite", ("weights.tflite is not a TFLite model LiteRT can load",)),
     ],
 )
 def test_file_that_is_not_a_model(bad_files, tmp_path, model_key, fragments):
@@ -102,6 +109,15 @@ def test_missing_model_file(tmp_path):
     assert_one_clear_line(result, "missing.pt not found", "--model")
 
 
+@pytest.mark.lean_install
+def test_a_model_name_without_the_ultralytics_extra_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = footfall("run", PETS_VIDEO, "--model", "yolo11n.pt", "--out", tmp_path / "out")
+    assert_one_clear_line(result, "yolo11n.pt is a model name, which needs the Ultralytics extra", "yolo export")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.needs_ultralytics
 def test_model_name_that_cannot_be_downloaded_offline(tmp_path, monkeypatch):
     # This machine has no internet, and CI neither: Ultralytics' download of its default model fails for real.
     monkeypatch.chdir(tmp_path)

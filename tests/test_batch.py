@@ -264,6 +264,6 @@ def test_a_model_that_does_not_load_stops_the_batch_with_one_line(tmp_path: Path
     out = tmp_path / "out"
     command = [sys.executable, "-m", "vision", "batch", "--model", str(model), str(clip), "--out", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert_one_clear_line(result, "not a model Ultralytics can load")  # from the worker, said once, no traceback
+    assert_one_clear_line(result, "not a TFLite model LiteRT can load")  # from the worker, said once, no traceback
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
     assert not list(out.rglob("*.parquet"))

@@ -16,7 +16,7 @@ from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import TrackFlow
 from vision.config.calibration_file import parse_calibration, projector_from_calibration
 from vision.core.types import Detections, FloorTracks, Frame, Tracks
-from vision.perception.detect import DetectorSettings, UltralyticsDetector
+from vision.perception.detect import DetectorSettings, YoloDetector
 from vision.perception.track import Tracker, TrackerSettings, build_tracker
 from vision.runtime.camera_run import CameraRun
 from vision.sinks.mot import MotSink
@@ -58,7 +58,7 @@ class OneFrameTracker:
     def tracking(self) -> bool:
         return len(self._live) > 0
 
-    def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
+    def update(self, detections: Detections, image: np.ndarray | None = None, time_s: float | None = None) -> Tracks:
         ended, count = self._live, len(detections)
         self._live = np.arange(self._next_id, self._next_id + count, dtype=np.int64)
         self._next_id += count
@@ -89,11 +89,11 @@ class InterruptedAfter:
 
 
 @pytest.fixture(scope="module")
-def detector() -> UltralyticsDetector:
-    return UltralyticsDetector(DetectorSettings(model=str(TFLITE_MODEL)))
+def detector() -> YoloDetector:
+    return YoloDetector(DetectorSettings(model=str(TFLITE_MODEL)))
 
 
-def camera_run(detector: UltralyticsDetector, tracker: Tracker, sinks: list) -> CameraRun:
+def camera_run(detector: YoloDetector, tracker: Tracker, sinks: list) -> CameraRun:
     projector = projector_from_calibration(parse_calibration(pets_calibration_document()))
     return CameraRun(
         camera="view001",
@@ -108,7 +108,7 @@ def camera_run(detector: UltralyticsDetector, tracker: Tracker, sinks: list) -> 
 
 
 def test_a_camera_run_hands_every_frame_and_every_finished_track_to_each_sink(
-    detector: UltralyticsDetector, tmp_path: Path
+    detector: YoloDetector, tmp_path: Path
 ) -> None:
     first, second = RecordingSink(), RecordingSink()
     run = camera_run(detector, build_tracker(TrackerSettings(), ANALYSIS_FPS), [first, second])
@@ -142,7 +142,7 @@ def test_a_camera_run_hands_every_frame_and_every_finished_track_to_each_sink(
     assert np.nanpercentile(np.abs(floor), 95) < 30
 
 
-def test_the_camera_run_works_with_any_tracker(detector: UltralyticsDetector, tmp_path: Path) -> None:
+def test_the_camera_run_works_with_any_tracker(detector: YoloDetector, tmp_path: Path) -> None:
     sink = RecordingSink()
     mot = MotSink(tmp_path / "mot", "view001")
     run = camera_run(detector, OneFrameTracker(), [sink, mot])
@@ -160,7 +160,7 @@ def test_the_camera_run_works_with_any_tracker(detector: UltralyticsDetector, tm
 
 
 def test_an_aborted_camera_run_keeps_what_datasets_keep_and_discards_the_mot_export(
-    detector: UltralyticsDetector, tmp_path: Path
+    detector: YoloDetector, tmp_path: Path
 ) -> None:
     sink = RecordingSink()
     mot = MotSink(tmp_path / "mot", "view001")

@@ -16,8 +16,10 @@ import pytest
 
 from tests.helpers import PETS, PETS_FIRST_FRAME, REPO
 from vision.core.errors import ModelError
-from vision.perception.detect import DetectorSettings, UltralyticsDetector
+from vision.perception.detect import DetectorSettings, build_detector
 from vision.perception.export import ExportSettings, cache_dir, runtime_model
+
+pytestmark = pytest.mark.needs_ultralytics
 
 IMGSZ = 160
 LOGGER = "vision.perception.export"
@@ -61,7 +63,7 @@ def test_pt_weights_are_exported_once_then_reused_by_the_detector(
     weights: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    detector = UltralyticsDetector(DetectorSettings(model=str(weights), classes=("0",), imgsz=IMGSZ))
+    detector = build_detector(DetectorSettings(model=str(weights), classes=("0",), imgsz=IMGSZ))
     exported = Path(detector.model_path)
     assert exported.parent.parent == cache
     assert exported.name.endswith("_openvino_model") and (exported / "yolo11n_random.xml").is_file()
@@ -74,7 +76,7 @@ def test_pt_weights_are_exported_once_then_reused_by_the_detector(
     detector(frame)  # runs in OpenVINO; random weights, so what it finds means nothing
 
     caplog.clear()
-    again = UltralyticsDetector(DetectorSettings(model=str(weights), classes=("0",), imgsz=IMGSZ))
+    again = build_detector(DetectorSettings(model=str(weights), classes=("0",), imgsz=IMGSZ))
     assert again.model_path == detector.model_path
     assert [m for m in messages(caplog) if m.startswith("using the cached openvino export")]
     assert not [m for m in messages(caplog) if m.startswith("exporting")]
@@ -113,7 +115,7 @@ def test_int8_is_calibrated_on_the_footage_and_keyed_by_it(weights: Path, cache:
     (other / "one.jpg").write_bytes(PETS_FIRST_FRAME.read_bytes())
     recalibrated = runtime_model(str(weights), ExportSettings("openvino", IMGSZ, int8=True, calibration=(str(other),)))
     assert recalibrated != int8
-    detector = UltralyticsDetector(
+    detector = build_detector(
         DetectorSettings(
             model=str(weights), classes=("0",), imgsz=IMGSZ, int8=True, calibration=(str(frames),), export="openvino"
         )

@@ -25,7 +25,7 @@ from tests.test_bad_input import assert_one_clear_line
 from tests.test_site_e2e import SITE_YAML
 from vision.config.build import CameraJob
 from vision.core.types import Detections
-from vision.perception.detect import DetectorSettings, UltralyticsDetector
+from vision.perception.detect import DetectorSettings, YoloDetector
 from vision.runtime.batch import RunSettings, run_batch
 
 DATASETS = ("tracks", "events", "visits", "zone_seconds", "heatmap_cells")
@@ -291,7 +291,7 @@ class FailingDetector:
     a runtime crash) looks like from inside a run."""
 
     def __init__(self, settings: DetectorSettings, fail_after: int = 60) -> None:
-        self._detector = UltralyticsDetector(settings)
+        self._detector = YoloDetector(settings)
         self.class_names, self.class_ids = self._detector.class_names, self._detector.class_ids
         self._left = fail_after
 

@@ -54,19 +54,33 @@ def test_live_stream_in_run_is_explained_and_its_password_never_shown(tmp_path):
     assert not out.exists()
 
 
-def test_model_without_its_runtime_names_the_package(tmp_path):
-    model = tmp_path / "detector.engine"  # TensorRT: not installed on a CPU machine
+LEAN = pytest.mark.lean_install
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        # TensorRT engines load through Ultralytics only, and TensorRT is not installed on a CPU machine
+        pytest.param("detector.engine", ("pip install tensorrt",), marks=pytest.mark.needs_ultralytics),
+        pytest.param("detector.engine", ("is a .engine model, which needs the Ultralytics",), marks=LEAN),
+        pytest.param("detector.onnx", ("needs onnxruntime", "pip install onnxruntime"), marks=LEAN),
+        pytest.param("detector.xml", ("needs openvino", "pip install openvino"), marks=LEAN),
+    ],
+)
+def test_model_without_its_runtime_names_the_package(tmp_path, name, fragments):
+    model = tmp_path / name
     model.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
     result = footfall("run", PETS_VIDEO, "--model", model, "--out", tmp_path / "out")
-    assert_one_clear_line(result, "pip install tensorrt")
+    assert_one_clear_line(result, *fragments)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.needs_ultralytics  # ONNX Runtime comes with the extras of the second CI install
 def test_damaged_onnx_model_is_one_line(tmp_path):
     model = tmp_path / "detector.onnx"
     model.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
     result = footfall("run", PETS_VIDEO, "--model", model, "--out", tmp_path / "out")
-    assert_one_clear_line(result, "is not a model Ultralytics can load", "detector.onnx")
+    assert_one_clear_line(result, "is not an ONNX model ONNX Runtime can load", "detector.onnx")
     assert not (tmp_path / "out").exists()
 
 

@@ -112,7 +112,10 @@ def test_paused_server_stalls_reads_until_resumed(rtsp_server: RtspServer) -> No
         paused_at = time.monotonic()
         with pytest.raises(av.error.ExitError):  # PyAV's read timeout: FFmpeg's interrupt callback fired
             for _ in range(100):  # frames FFmpeg had buffered, then the stall
-                next(impatient_frames)
+                try:
+                    next(impatient_frames)
+                except av.error.InvalidDataError:  # on a loaded machine the pause can cut a packet short
+                    impatient_frames = video_frames(impatient)
         assert time.monotonic() - paused_at < read_timeout_s + 3
         time.sleep(max(0.0, 2.0 - (time.monotonic() - paused_at)))
         rtsp_server.resume()

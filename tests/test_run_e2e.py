@@ -180,6 +180,7 @@ def pets_sequence_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.needs_ultralytics
 def test_image_sequence_with_a_pytorch_model_and_its_own_class_names(tmp_path, pets_sequence_folder):
     """A MOTChallenge folder read by the engine, detected by the fine-tuned YOLOv8s (.pt) whose person class is
     called `Normal`; scored on those 30 frames (measured: MOTA 0.40, IDF1 0.66: its boxes are wider than the
@@ -205,6 +206,7 @@ def test_image_sequence_with_a_pytorch_model_and_its_own_class_names(tmp_path, p
     assert table["u"].notna().all()
 
 
+@pytest.mark.needs_ultralytics
 def test_int8_export_calibrated_on_the_input_through_the_cli(tmp_path, pets_sequence_folder):
     """`--int8` quantises the .pt model's OpenVINO export on frames of the input itself; run.json says what ran."""
     out = tmp_path / "out"

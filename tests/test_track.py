@@ -1,4 +1,5 @@
-"""Per-camera tracking (vision.perception.track) with Ultralytics' ByteTrack and BoT-SORT on synthetic detections."""
+"""Per-camera tracking (vision.perception.track) on synthetic detections: Roboflow's ByteTrack and BoT-SORT (the
+defaults, no PyTorch) and Ultralytics' (with the ultralytics extra), held to the same behaviour."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ import pytest
 
 from tests.helpers import detections
 from vision.core.types import Detections, Tracks
-from vision.perception.track import TrackerSettings, UltralyticsTracker, frames_for_seconds
+from vision.perception.track import Tracker, TrackerSettings, build_tracker, frames_for_seconds
 
-KINDS = ["bytetrack", "botsort"]
+ULTRALYTICS = pytest.mark.needs_ultralytics
+KINDS = [
+    "bytetrack",
+    "botsort",
+    pytest.param("ultralytics-bytetrack", marks=ULTRALYTICS),
+    pytest.param("ultralytics-botsort", marks=ULTRALYTICS),
+]
 FPS = 5.0
 BUFFER_S = 1.0
 BUFFER_FRAMES = frames_for_seconds(BUFFER_S, FPS)  # 5
 PERSON = [300.0, 100.0, 340.0, 200.0]  # a 40x100 px box
 
 
-def tracker(kind: str, buffer_s: float = BUFFER_S) -> UltralyticsTracker:
-    return UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
+def tracker(kind: str, buffer_s: float = BUFFER_S) -> Tracker:
+    return build_tracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
 
 
 def walking_apart(frame: int) -> tuple[list[float], list[float]]:
@@ -65,7 +72,9 @@ def test_two_people_walking_apart_keep_two_stable_ids(kind: str) -> None:
 
         tracks = camera.update(found)
 
-        assert len(tracks) == 2
+        # A new track is reported once it is confirmed, by a second sighting; Ultralytics' trackers also confirm at
+        # once on a video's first frame.
+        assert len(tracks) == 2 or (frame == 0 and len(tracks) == 0)
         assert tracks.ended_track_ids.tolist() == []
         np.testing.assert_array_equal(tracks.xyxy, found.xyxy[tracks.detection_index])
         np.testing.assert_array_equal(tracks.confidence, found.confidence[tracks.detection_index])
@@ -87,6 +96,8 @@ def test_reported_box_is_the_detection_not_the_prediction(kind: str) -> None:
         found = detections([box], 0.8)
 
         tracks = camera.update(found)
+        if frame == 0 and len(tracks) == 0:
+            continue  # not confirmed yet (see test_two_people_walking_apart_keep_two_stable_ids)
 
         np.testing.assert_array_equal(tracks.xyxy, [box])
         assert tracks.confidence.tolist() == pytest.approx([0.8])
@@ -115,9 +126,10 @@ def test_a_person_missing_longer_than_the_buffer_gets_a_new_id(kind: str, gap_s:
     assert len(set(after)) == 1
     ended_ids = [track_id for frame_ended in ended for track_id in frame_ended]
     assert first_id in ended_ids
-    # It ends during the gap, once the buffer has run out: after BUFFER_FRAMES empty frames.
+    # It ends during the gap, once the buffer has run out: Ultralytics' trackers at the frame after BUFFER_FRAMES
+    # empty frames, Roboflow's at the first frame more than buffer + one frame period after the last sighting.
     first_end = next(i for i, frame_ended in enumerate(ended) if first_id in frame_ended)
-    assert first_end == 10 + BUFFER_FRAMES
+    assert first_end in (10 + BUFFER_FRAMES, 10 + BUFFER_FRAMES + 1)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -134,12 +146,17 @@ def test_an_ended_id_is_reported_once_and_never_reused(kind: str, gap_frames: in
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_track_buffer_is_in_seconds_at_the_analysis_rate(kind: str) -> None:
-    at_5 = UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=5)
-    at_15 = UltralyticsTracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=15)
-
-    assert at_5.track_buffer_frames == 10
-    assert at_15.track_buffer_frames == 30
+@pytest.mark.parametrize("fps", [5.0, 15.0])
+def test_track_buffer_is_in_seconds_at_the_analysis_rate(kind: str, fps: float) -> None:
+    """A person missing for 1.8 s keeps the id with a 2 s buffer, at 5 and at 15 frames a second; 2.6 s does not."""
+    for gap_s, kept in [(1.8, True), (2.6, False)]:
+        camera = build_tracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=fps)
+        plan = [[PERSON]] * 10 + [[]] * round(gap_s * fps) + [[PERSON]] * 3
+        seen = []
+        for frame, boxes in enumerate(plan):
+            found = detections(boxes) if boxes else Detections.empty()
+            seen.append(camera.update(found, time_s=frame / fps).track_id.tolist())
+        assert (seen[-1] == seen[9]) is kept, f"gap {gap_s} s at {fps} fps: ids {seen}"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -171,8 +188,8 @@ def test_frames_for_seconds(seconds: float, fps: float, frames: int) -> None:
 @pytest.mark.parametrize(
     ("settings", "fragment"),
     [
-        pytest.param({"kind": "sort"}, "bytetrack or botsort", id="unknown-kind"),
-        pytest.param({"kind": "ByteTrack"}, "bytetrack or botsort", id="kind-capitalised"),
+        pytest.param({"kind": "sort"}, "bytetrack, botsort", id="unknown-kind"),
+        pytest.param({"kind": "ByteTrack"}, "bytetrack, botsort", id="kind-capitalised"),
         pytest.param({"track_buffer_s": 0}, "track buffer", id="buffer-zero"),
         pytest.param({"track_buffer_s": -2.0}, "track buffer", id="buffer-negative"),
         pytest.param({"track_buffer_s": math.nan}, "track buffer", id="buffer-nan"),
@@ -191,5 +208,11 @@ def test_invalid_settings_are_refused(settings: dict, fragment: str) -> None:
 def test_default_settings_are_valid() -> None:
     settings = TrackerSettings()
 
-    assert settings.kind == "bytetrack"
+    assert settings.kind == "botsort"
     assert 0 < settings.low_threshold <= settings.high_threshold < 1
+
+
+@pytest.mark.lean_install
+def test_ultralytics_trackers_without_the_extra_say_how_to_get_them() -> None:
+    with pytest.raises(ValueError, match=r"needs the Ultralytics extra: install it with `pip install 'footfall\[ultra"):
+        TrackerSettings(kind="ultralytics-bytetrack")

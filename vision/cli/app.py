@@ -22,7 +22,7 @@ from vision.config.site import load_site_config
 from vision.core.errors import FootfallError
 from vision.core.ids import default_camera_id, is_url
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
-from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, UltralyticsDetector
+from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, build_detector
 from vision.perception.export import ExportChoice
 from vision.perception.gate import DEFAULT_MAX_SKIP_S, DEFAULT_MIN_AREA_PX, GateSettings
 from vision.perception.track import TrackerKind, TrackerSettings
@@ -40,6 +40,14 @@ app = typer.Typer(
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+TRACKER_HELP = (
+    "Tracker: botsort (default) or bytetrack (Roboflow's, no PyTorch); ultralytics-botsort or "
+    "ultralytics-bytetrack (Ultralytics', with its extra, for comparison)."
+)
+MODEL_HELP = (
+    "Detector: an exported .tflite, .onnx or OpenVINO folder, or with the ultralytics extra .pt weights or an "
+    f"Ultralytics model name (default: the built-in {DEFAULT_MODEL}, COCO person)."
+)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
@@ -150,7 +158,7 @@ def run_command(
     calibration: Annotated[
         Path | None, typer.Option(help="Calibration JSON mapping pixels to floor metres (see README).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
     imgsz: Annotated[
         int | None, typer.Option(help="Detector input size in pixels (default: the model's own, 640 for .pt).")
@@ -177,7 +185,7 @@ def run_command(
         str | None,
         typer.Option(help="Wall-clock time of the first frame, ISO 8601 with zone (default: from the file)."),
     ] = None,
-    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     export_mot: Annotated[bool, typer.Option(help="Also write OUT/mot/<camera>.txt in MOTChallenge format.")] = False,
     overwrite: Annotated[
@@ -243,7 +251,7 @@ def run_command(
     progress = TerminalProgress() if sys.stderr.isatty() else None
     try:
         with _terminate_as_interrupt():
-            report = run_batch(jobs, settings, out, UltralyticsDetector, progress=progress, overwrite=overwrite)
+            report = run_batch(jobs, settings, out, build_detector, progress=progress, overwrite=overwrite)
     except FootfallError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -336,7 +344,7 @@ def batch_command(
     address: Annotated[
         str | None, typer.Option(help="With --backend ray: the cluster's address, e.g. ray://head:10001.")
     ] = None,
-    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
     imgsz: Annotated[int | None, typer.Option(help="Detector input size in pixels (default: the model's own).")] = None,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
@@ -347,7 +355,7 @@ def batch_command(
     analysis_fps: Annotated[
         float, typer.Option(help="Frames analysed per second of video (a site camera's own rate wins).")
     ] = 5.0,
-    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
@@ -397,7 +405,7 @@ def batch_command(
     progress = BatchTerminalProgress(interactive=sys.stderr.isatty())
     try:
         with _terminate_as_interrupt():
-            report = run_recorded(jobs, settings, out, UltralyticsDetector, progress, problems)
+            report = run_recorded(jobs, settings, out, build_detector, progress, problems)
     except FootfallError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -431,7 +439,7 @@ def serve_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder (a service started again continues it).")
     ] = Path("out"),
-    model: Annotated[str, typer.Option(help="Weights path or Ultralytics model name.")] = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
     imgsz: Annotated[int | None, typer.Option(help="Detector input size in pixels (default: the model's own).")] = None,
     conf: Annotated[float, typer.Option(help="Detector confidence threshold.")] = 0.1,
@@ -439,7 +447,7 @@ def serve_command(
         int | None, typer.Option(help="Inference threads (default: every CPU this process may use).")
     ] = None,
     export: Annotated[ExportChoice, typer.Option(help=".pt weights run as: auto, openvino, onnx or none.")] = "auto",
-    tracker: Annotated[TrackerKind, typer.Option(help="Tracking algorithm.")] = "bytetrack",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     flush_interval: Annotated[
         float, typer.Option(help="Seconds between writes of finished tracks' rows: the most a crash can lose.")
@@ -495,7 +503,7 @@ def serve_command(
             backoff=Backoff(max_s=backoff_max, initial_s=min(1.0, backoff_max)),
         )
         address = parse_address(health)
-        service = Service(jobs, settings, out, UltralyticsDetector)
+        service = Service(jobs, settings, out, build_detector)
     except ValueError as exc:
         raise fail(str(exc)) from None
     except FootfallError as exc:

@@ -90,15 +90,19 @@ def is_torch_weights(model: str) -> bool:
     return Path(model).suffix.lower() == ".pt"
 
 
+def refuse_int8_for_exports(model: str, int8: bool) -> None:
+    if int8:
+        raise ModelError(
+            f"--int8 quantises .pt weights while exporting them, and {model} is not a .pt file; "
+            "give .pt weights or leave out --int8"
+        )
+
+
 def runtime_model(model: str, settings: ExportSettings) -> str:
     """The model to load: for .pt weights (a path, or an Ultralytics model name) the cached export for `settings`,
     made now if there is none; any other model, or format "none", as given."""
     if settings.format == "none" or not is_torch_weights(model):
-        if settings.int8 and settings.format != "none":
-            raise ModelError(
-                f"--int8 quantises .pt weights while exporting them, and {model} is not a .pt file; "
-                "give .pt weights or leave out --int8"
-            )
+        refuse_int8_for_exports(model, settings.int8 and settings.format != "none")
         return model
     return str(cached_export(resolve_weights(model), settings))
 

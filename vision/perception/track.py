@@ -1,51 +1,85 @@
-"""Multi-object tracking, one tracker per camera: the `Tracker` protocol the camera run uses, and its adapter to
-Ultralytics' ByteTrack and BoT-SORT.
+"""Multi-object tracking, one tracker per camera: the `Tracker` protocol the camera run uses, and its adapters.
 
-The Ultralytics trackers count lost-track patience in frames; here it is given in seconds and turned into frames
-at the real analysis frame rate, so sampling a camera at 5 fps or 15 fps keeps the same patience in time.
+- BoT-SORT (the default) and ByteTrack: Roboflow's `trackers`, which need no PyTorch. BoT-SORT runs here without
+  camera-motion compensation (fixed cameras) and without appearance: ByteTrack's two-stage association with its own
+  IoU threshold for each stage. They are given each frame's time, so the motion model steps by the real time between
+  analysed frames and a lost track is kept for a time, not a frame count.
+- `ultralytics-bytetrack` and `ultralytics-botsort`: Ultralytics' own implementations, kept for comparison; they
+  need the `footfall[ultralytics]` extra. They count patience in frames; here it is given in seconds and turned into
+  frames at the analysis rate.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from vision.core.types import Detections, Tracks
 from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
-TrackerKind = Literal["bytetrack", "botsort"]
+TrackerKind = Literal["bytetrack", "botsort", "ultralytics-bytetrack", "ultralytics-botsort"]
+TRACKER_KINDS: tuple[str, ...] = get_args(TrackerKind)
+
+
+# (new-track score, match threshold) per tracker, chosen on PETS S2L1 1-400 with two detectors (the COCO YOLOv8n and
+# the fine-tuned YOLOv8s) from a small grid (README "Accuracy"). Roboflow's BoT-SORT keeps Ultralytics' values; its
+# ByteTrack, which matches every stage with one IoU threshold, does best with a closer match.
+TUNED_THRESHOLDS = {
+    "bytetrack": (0.5, 0.7),
+    "botsort": (0.5, 0.85),
+    "ultralytics-bytetrack": (0.5, 0.85),
+    "ultralytics-botsort": (0.5, 0.85),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class TrackerSettings:
-    kind: TrackerKind = "bytetrack"
+    """`new_track_threshold` and `match_threshold` (1 - the least IoU of a match) default to the values tuned for
+    the chosen implementation."""
+
+    kind: TrackerKind = "botsort"
     track_buffer_s: float = 2.0
     high_threshold: float = 0.4
     low_threshold: float = 0.1
-    new_track_threshold: float = 0.5
-    match_threshold: float = 0.85
+    new_track_threshold: float | None = None
+    match_threshold: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("bytetrack", "botsort"):
-            raise ValueError(f"tracker must be bytetrack or botsort, got {self.kind!r}")
+        if self.kind not in TRACKER_KINDS:
+            raise ValueError(f"tracker must be one of {', '.join(TRACKER_KINDS)}, got {self.kind!r}")
         if not math.isfinite(self.track_buffer_s) or self.track_buffer_s <= 0:
             raise ValueError(f"track buffer must be a positive number of seconds, got {self.track_buffer_s}")
         if not 0 < self.low_threshold <= self.high_threshold < 1:
             raise ValueError("tracker thresholds must satisfy 0 < low <= high < 1")
-        if not 0 < self.new_track_threshold < 1 or not 0 < self.match_threshold <= 1:
+        if self.kind.startswith("ultralytics-") and importlib.util.find_spec("ultralytics") is None:
+            raise ValueError(
+                f"tracker {self.kind} needs the Ultralytics extra: install it with "
+                "`pip install 'footfall[ultralytics]'`, or use bytetrack or botsort"
+            )
+        if not 0 < self.new_track_score < 1 or not 0 < self.match_cost <= 1:
             raise ValueError("new-track threshold must be in (0, 1) and match threshold in (0, 1]")
+
+    @property
+    def new_track_score(self) -> float:
+        return self.new_track_threshold if self.new_track_threshold is not None else TUNED_THRESHOLDS[self.kind][0]
+
+    @property
+    def match_cost(self) -> float:
+        return self.match_threshold if self.match_threshold is not None else TUNED_THRESHOLDS[self.kind][1]
 
 
 class Tracker(Protocol):
     """Follows the people of one camera from frame to frame. Its state (live and lost tracks) belongs to whoever
     holds it: the camera run that owns it, one per camera."""
 
-    def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
+    def update(self, detections: Detections, image: np.ndarray | None = None, time_s: float | None = None) -> Tracks:
         """This frame's tracks (each linked to its detection) and the ids of tracks that ended at this frame; an id
-        that has ended never comes back."""
+        that has ended never comes back. `time_s` is the frame's media time; without it frames are taken as evenly
+        spaced at the analysis rate."""
         ...
 
     @property
@@ -95,12 +129,12 @@ class UltralyticsTracker:
         self.settings = settings
         self.track_buffer_frames = frames_for_seconds(settings.track_buffer_s, analysis_fps)
         args = IterableSimpleNamespace(
-            tracker_type=settings.kind,
+            tracker_type=settings.kind.removeprefix("ultralytics-"),
             track_high_thresh=settings.high_threshold,
             track_low_thresh=settings.low_threshold,
-            new_track_thresh=settings.new_track_threshold,
+            new_track_thresh=settings.new_track_score,
             track_buffer=self.track_buffer_frames,
-            match_thresh=settings.match_threshold,
+            match_thresh=settings.match_cost,
             fuse_score=True,
             gmc_method="none",  # fixed CCTV cameras: no camera motion to compensate
             proximity_thresh=0.5,
@@ -108,7 +142,7 @@ class UltralyticsTracker:
             with_reid=False,
             model="auto",
         )
-        self._tracker = BOTSORT(args) if settings.kind == "botsort" else BYTETracker(args)
+        self._tracker = BOTSORT(args) if settings.kind == "ultralytics-botsort" else BYTETracker(args)
         self._live_ids: set[int] = set()
         self._removed_state = TrackState.Removed
 
@@ -127,28 +161,86 @@ class UltralyticsTracker:
     def tracking(self) -> bool:
         return bool(self._live_ids)
 
-    def update(self, detections: Detections, image: np.ndarray | None = None) -> Tracks:
+    def update(self, detections: Detections, image: np.ndarray | None = None, time_s: float | None = None) -> Tracks:
         view = _DetectionsView(detections.xyxy, detections.confidence, detections.class_id)
         output = self._tracker.update(view, image)
         ended = self._drop_removed_and_list_ended()
         if len(output) == 0:
-            return Tracks(
-                track_id=np.zeros(0, np.int64),
-                xyxy=np.zeros((0, 4), np.float32),
-                confidence=np.zeros(0, np.float32),
-                detection_index=np.zeros(0, np.int64),
-                ended_track_ids=ended,
-            )
-        detection_index = output[:, -1].astype(np.int64)
-        return Tracks(
-            track_id=output[:, 4].astype(np.int64),
-            xyxy=detections.xyxy[detection_index],
-            confidence=detections.confidence[detection_index],
-            detection_index=detection_index,
-            ended_track_ids=ended,
+            return _tracks(detections, np.zeros(0, np.int64), np.zeros(0, np.int64), ended)
+        return _tracks(detections, output[:, 4].astype(np.int64), output[:, -1].astype(np.int64), ended)
+
+
+def _tracks(detections: Detections, track_id: np.ndarray, detection_index: np.ndarray, ended: np.ndarray) -> Tracks:
+    """Tracks whose boxes and confidences are the linked detections' own."""
+    return Tracks(
+        track_id=track_id,
+        xyxy=detections.xyxy[detection_index],
+        confidence=detections.confidence[detection_index],
+        detection_index=detection_index,
+        ended_track_ids=ended,
+    )
+
+
+class RoboflowTracker:
+    """A `Tracker` backed by Roboflow's `trackers` (ByteTrack or BoT-SORT, no PyTorch). Each detection carries its
+    index through the tracker, so reported boxes are the detections' own; tracks the tracker has not confirmed yet
+    (seen in one frame only) are not reported, as in Ultralytics' trackers."""
+
+    def __init__(self, settings: TrackerSettings, analysis_fps: float) -> None:
+        import supervision
+        from trackers import BoTSORTTracker, ByteTrackTracker
+
+        self.settings = settings
+        self._supervision = supervision
+        self._frame_period = 1.0 / analysis_fps
+        common: dict[str, Any] = {
+            "lost_track_buffer": max(1, round(settings.track_buffer_s * 30)),  # counted in 30 fps frames
+            "frame_rate": analysis_fps,
+            "track_activation_threshold": settings.new_track_score,
+            "minimum_consecutive_frames": 1,
+            "high_conf_det_threshold": settings.high_threshold,
+        }
+        minimum_iou = 1.0 - settings.match_cost
+        if settings.kind == "botsort":
+            self._tracker = BoTSORTTracker(
+                **common, minimum_iou_threshold_first_assoc=minimum_iou, enable_cmc=False
+            )  # fixed CCTV cameras: no camera motion to compensate
+        else:
+            self._tracker = ByteTrackTracker(**common, minimum_iou_threshold=minimum_iou)
+        # A person may be missing from frames spanning the whole buffer: from their last sighting to their return is
+        # then the buffer plus one frame period (the tolerance absorbs the rounding of frame times).
+        self._tracker.maximum_time_without_update = settings.track_buffer_s + self._frame_period + 1e-6
+        self._live_ids: set[int] = set()
+        self._frames = 0
+
+    @property
+    def tracking(self) -> bool:
+        return bool(self._live_ids)
+
+    def update(self, detections: Detections, image: np.ndarray | None = None, time_s: float | None = None) -> Tracks:
+        usable = np.flatnonzero(detections.confidence >= self.settings.low_threshold)
+        given = self._supervision.Detections(
+            xyxy=detections.xyxy[usable].astype(np.float32),
+            confidence=detections.confidence[usable],
+            class_id=detections.class_id[usable],
+            data={"index": usable},
         )
+        timestamp = time_s if time_s is not None else self._frames * self._frame_period
+        self._frames += 1
+        result = self._tracker.update(given, timestamp=timestamp)
+        live = {int(track.tracker_id) for track in self._tracker.tracks if track.tracker_id != -1}
+        ended = np.array(sorted(self._live_ids - live), dtype=np.int64)
+        self._live_ids = live
+        confirmed = np.flatnonzero(np.asarray(result.tracker_id) != -1)
+        if len(confirmed) == 0:
+            return _tracks(detections, np.zeros(0, np.int64), np.zeros(0, np.int64), ended)
+        track_id = np.asarray(result.tracker_id)[confirmed].astype(np.int64)
+        detection_index = np.asarray(result.data["index"])[confirmed].astype(np.int64)
+        return _tracks(detections, track_id, detection_index, ended)
 
 
 def build_tracker(settings: TrackerSettings, analysis_fps: float) -> Tracker:
     """The tracker `settings` name, with its patience set for frames arriving at `analysis_fps`."""
-    return UltralyticsTracker(settings, analysis_fps)
+    if settings.kind.startswith("ultralytics-"):
+        return UltralyticsTracker(settings, analysis_fps)
+    return RoboflowTracker(settings, analysis_fps)

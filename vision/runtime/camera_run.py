@@ -115,7 +115,7 @@ class CameraRun:
                         detections = Detections.empty()
                         stats.frames_gated += 1
                     after_detect = time.perf_counter()
-                    tracks = self.tracker.update(detections, frame.image)
+                    tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
                     after_track = time.perf_counter()
                     names = self.pseudonyms.assign(tracks.track_id)
                     ended = self.pseudonyms.forget(tracks.ended_track_ids)

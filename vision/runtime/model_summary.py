@@ -6,16 +6,18 @@ import hashlib
 from pathlib import Path
 
 from vision.core.cpus import available_cpus
-from vision.perception.detect import Detector, DetectorSettings
+from vision.perception.detector_base import BUILTIN_MODEL, Detector, DetectorSettings, local_model_path
 
 
 def model_summary(detector: Detector, settings: DetectorSettings) -> dict:
     summary: dict = {"model": settings.model}
-    model_path = Path(settings.model)
-    if model_path.is_file():
+    model_path = local_model_path(settings.model)
+    if model_path == BUILTIN_MODEL:
+        summary["built_in"] = True
+    if model_path is not None and model_path.is_file():
         summary["sha256"] = hashlib.sha256(model_path.read_bytes()).hexdigest()
     runs_as = getattr(detector, "model_path", None)
-    if runs_as is not None and str(runs_as) != settings.model:
+    if runs_as is not None and Path(runs_as) != model_path:
         summary["runs_as"] = str(runs_as)  # the cached export of .pt weights (vision.perception.export)
         summary["int8"] = settings.int8
     imgsz = getattr(detector, "imgsz", None)
