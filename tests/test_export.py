@@ -120,7 +120,7 @@ def test_int8_is_calibrated_on_the_footage_and_keyed_by_it(weights: Path, cache:
             model=str(weights), classes=("0",), imgsz=IMGSZ, int8=True, calibration=(str(frames),), export="openvino"
         )
     )
-    assert detector.model_path == int8, "the same footage reuses the INT8 export"
+    assert str(detector.model_path) == int8, "the same footage reuses the INT8 export"
 
 
 def test_int8_without_footage_or_export_is_refused(weights: Path, cache: Path) -> None:
