@@ -8,6 +8,7 @@ It owns its tracker and its pseudonyms for as long as it runs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,8 @@ from vision.runtime.prefetch import prefetch
 from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.sinks.base import Sink
 from vision.sources.base import EvenTimeSampler, FrameSource
+
+logger = logging.getLogger(__name__)
 
 READ_AHEAD_FRAMES = 4
 
@@ -141,6 +144,8 @@ class CameraRun:
                     timings.track_s += after_track - after_detect
                     timings.project_s += after_project - after_track
                     timings.write_s += waited_from - after_project
+                    if stats.frames_analysed == 0:
+                        logger.debug("%s: first frame analysed", self.camera)  # scripts/bench_install.py times it
                     stats.frames_analysed += 1
                     stats.detections += len(detections)
                     stats.tracks = self.pseudonyms.minted

@@ -15,9 +15,7 @@ from vision.analytics.site import SiteFlow
 from vision.config.build import FlowPlan
 from vision.core.errors import OutputError
 from vision.core.types import TrackHistory
-from vision.report import queries
 from vision.report.inputs import RunFolders, site_from_description
-from vision.report.summary import flow_summary
 from vision.sinks.atomic import atomic_output, write_json_atomic
 from vision.sinks.parquet import TrackTableSink
 from vision.sinks.pictures import heatmap_picture
@@ -90,6 +88,9 @@ def write_site_description(out_dir: Path, plan: FlowPlan) -> list[str]:
 def run_summary(out_dir: Path, plan: FlowPlan) -> dict:
     """The figures of the run in `out_dir` (one run per folder), from the datasets it wrote, by the code that makes
     a report's (`vision.report.summary`)."""
+    from vision.report import queries  # DuckDB: needed only here, at the end of a site run, not before its frames
+    from vision.report.summary import flow_summary
+
     runs = RunFolders([out_dir], site_from_description(site_description(plan), out_dir))
     con = queries.connect(runs, queries.Scope(None, None, None, "hour"), memory_limit="1GB")
     try:
