@@ -32,3 +32,11 @@ class OutputError(FootfallError):
 
 class SiteConfigError(FootfallError):
     """A site config (YAML) that is missing, malformed or inconsistent; the message names the file, line and field."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line error; model libraries' decorations (Ultralytics'
+    "❌ ERROR:") are dropped."""
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    return message.replace("❌", "").replace("ERROR", "").strip(" ️:.")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vision.core.cpus import available_cpus
-from vision.core.errors import ModelError
+from vision.core.errors import ModelError, first_line
 from vision.core.types import Detections
 from vision.perception import yolo
 from vision.perception.detector_base import (
@@ -76,7 +76,7 @@ class YoloDetector:
             except ModelError:
                 raise
             except Exception as exc:  # runtimes raise their own exception classes for graphs that cannot run
-                raise ModelError(f"{self.settings.model} cannot run ({_first_line(exc)})") from None
+                raise ModelError(f"{self.settings.model} cannot run ({first_line(exc)})") from None
 
     def __call__(self, image: np.ndarray) -> Detections:
         frame_hw = (int(image.shape[0]), int(image.shape[1]))
@@ -87,7 +87,7 @@ class YoloDetector:
         try:
             output = self._runtime(batch)
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"{self.settings.model} failed on a frame ({_first_line(exc)})") from None
+            raise ModelError(f"{self.settings.model} failed on a frame ({first_line(exc)})") from None
         if self._runtime.normalised_boxes and output.ndim == 3 and output.shape[-1] != 6:
             output = output.copy()
             output[:, [0, 2]] *= input_hw[1]
@@ -96,11 +96,6 @@ class YoloDetector:
 
 
 ULTRALYTICS_ONLY_SUFFIXES = {".pt", ".engine", ".mlpackage", ".torchscript", ".pb", ".pte", ".mnn"}
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _needs_extra(model: str, why: str) -> ModelError:

@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 import cv2
 import numpy as np
 
-from vision.core.errors import ModelError
+from vision.core.errors import ModelError, first_line
 from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
 logger = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def resolve_weights(model: str) -> Path:
         return Path(attempt_download_asset(model))
     except (ConnectionError, TimeoutError, FileNotFoundError) as exc:
         raise ModelError(
-            f"could not download model {model!r} ({_first_line(exc)}); pass a local weights file with --model PATH"
+            f"could not download model {model!r} ({first_line(exc)}); pass a local weights file with --model PATH"
         ) from None
 
 
@@ -298,7 +298,7 @@ def _export(weights: Path, settings: ExportSettings, frames: Sequence[np.ndarray
         ) from None
     except Exception as exc:  # Ultralytics' exporters raise assorted types (AssertionError, RuntimeError, …)
         raise ModelError(
-            f"could not export {weights} to {settings.target} ({_first_line(exc)}); use --export none to run the "
+            f"could not export {weights} to {settings.target} ({first_line(exc)}); use --export none to run the "
             ".pt weights with PyTorch"
         ) from None
     path = Path(made) if made else None
@@ -317,7 +317,7 @@ def _load_torch_model(copy: Path, weights: Path) -> Any:
         model = YOLO(str(copy))
     except Exception as exc:  # ultralytics raises bare TypeError/ValueError/RuntimeError for unreadable weights
         raise ModelError(
-            f"{weights} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
+            f"{weights} is not a model Ultralytics can load ({first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
             "file or OpenVINO folder"
         ) from None
     if getattr(model, "task", None) != "detect":
@@ -417,9 +417,3 @@ def _write_calibration_dataset(frames: Sequence[np.ndarray], names: dict[int, st
     lines += [f"  {int(k)}: {json.dumps(str(v))}" for k, v in sorted(names.items())]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return data
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    return message.replace("❌", "").replace("ERROR", "").strip(" ️:.")

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 
-from vision.core.errors import ModelError
+from vision.core.errors import ModelError, first_line
 
 EXPORTED_SUFFIXES = (".tflite", ".onnx", ".xml")
 _RUNTIME_PACKAGE = {".tflite": "ai-edge-litert", ".onnx": "onnxruntime", ".xml": "openvino"}
@@ -166,7 +166,7 @@ class OnnxRuntime:
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception classes for unreadable models
-            raise ModelError(f"{path} is not an ONNX model ONNX Runtime can load ({_first_line(exc)})") from None
+            raise ModelError(f"{path} is not an ONNX model ONNX Runtime can load ({first_line(exc)})") from None
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self.fixed_input_hw = _static_hw(model_input.shape, channels_last=False)
@@ -195,7 +195,7 @@ class OpenVinoRuntime:
         try:
             model = self._core.read_model(model=str(path), weights=str(path.with_suffix(".bin")))
         except RuntimeError as exc:
-            raise ModelError(f"{path} is not an OpenVINO model OpenVINO can load ({_first_line(exc)})") from None
+            raise ModelError(f"{path} is not an OpenVINO model OpenVINO can load ({first_line(exc)})") from None
         shape = model.input().get_partial_shape()
         self.fixed_input_hw = (
             None if shape.is_dynamic else _static_hw([d.get_length() for d in shape], channels_last=False)
@@ -226,11 +226,6 @@ def _int8_on_amx(model: Any) -> bool:
     cpuinfo = Path("/proc/cpuinfo")
     has_amx = cpuinfo.exists() and "amx_int8" in cpuinfo.read_text(encoding="utf-8", errors="replace")
     return has_amx and any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def open_runtime(path: Path, threads: int) -> ModelRuntime:

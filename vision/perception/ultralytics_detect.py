@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vision.core.cpus import available_cpus
-from vision.core.errors import ModelError
+from vision.core.errors import ModelError, first_line
 from vision.core.types import Detections
 from vision.perception.detector_base import (
     DEFAULT_IMGSZ,
@@ -66,14 +66,14 @@ def _load_model(model: str) -> Any:
     try:
         return YOLO(model, task=task)
     except (ConnectionError, TimeoutError) as exc:
-        raise ModelError(f"could not download model {model!r} ({_first_line(exc)}); {OFFLINE_HINT}") from None
+        raise ModelError(f"could not download model {model!r} ({first_line(exc)}); {OFFLINE_HINT}") from None
     except FileNotFoundError as exc:
-        raise ModelError(f"model {model!r} not found ({_first_line(exc)}); {OFFLINE_HINT}") from None
+        raise ModelError(f"model {model!r} not found ({first_line(exc)}); {OFFLINE_HINT}") from None
     except (ModuleNotFoundError, ImportError) as exc:
         raise _missing_runtime(model, exc) from None
     except Exception as exc:  # ultralytics raises bare TypeError/ValueError/RuntimeError for unreadable weights
         raise ModelError(
-            f"{model} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
+            f"{model} is not a model Ultralytics can load ({first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
             "file or OpenVINO folder"
         ) from None
 
@@ -87,15 +87,9 @@ def _missing_runtime(model: str, exc: BaseException) -> ModelError:
         package = "openvino"
     install = f"install it with `pip install {package}`" if package else "install its runtime"
     return ModelError(
-        f"model {model} needs a runtime that is not installed ({_first_line(exc)}); {install}, or use .pt or "
+        f"model {model} needs a runtime that is not installed ({first_line(exc)}); {install}, or use .pt or "
         ".tflite weights, which work out of the box"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    return message.replace("❌", "").replace("ERROR", "").strip(" ️:.")
 
 
 def _model_names(model: Any, source: str) -> object:
@@ -106,7 +100,7 @@ def _model_names(model: Any, source: str) -> object:
         raise _missing_runtime(source, exc) from None
     except Exception as exc:  # as in _load_model: unreadable weights surface as assorted exception types
         raise ModelError(
-            f"{source} is not a model Ultralytics can load ({_first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
+            f"{source} is not a model Ultralytics can load ({first_line(exc)}); give a YOLO .pt, .onnx, .tflite "
             "file or OpenVINO folder"
         ) from None
 
@@ -173,7 +167,7 @@ class UltralyticsDetector:
                 verbose=False,
             )[0]
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.settings.model} failed on a frame ({_first_line(exc)})") from None
+            raise ModelError(f"{self.settings.model} failed on a frame ({first_line(exc)})") from None
         boxes = result.boxes
         if boxes is None or len(boxes) == 0:
             return Detections.empty()
