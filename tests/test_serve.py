@@ -161,11 +161,13 @@ def test_stream_frames_carry_wall_clock_capture_times(rtsp_server: RtspServer) -
     assert lags[0] > -0.05 and lags[len(lags) // 2] < 0.5 and lags[-1] < 3.0, lags
     steps = [b - a for a, b in itertools.pairwise(times)]
     # a 7 fps camera sampled at 5 frames/s: 1/7 or 2/7 s apart by the camera's own clock, to the millisecond (3/7
-    # where the test server, starved of CPU on a loaded machine, dropped a frame before sending it). One step may be
-    # off: the frames before the first RTCP sender report are dated by arrival, and the switch to the camera's clock
-    # moves the times by the network delay (never backwards: they are kept increasing)
-    off_the_clock = [step for step in steps if not (0.13 < step < 0.45 and abs(step * 7 - round(step * 7)) < 0.05)]
-    assert len(off_the_clock) <= 1 and all(0 < step < 0.45 for step in steps), steps
+    # where the test server, starved of CPU on a loaded machine, dropped a frame before sending it). Where the clock
+    # switches, two steps in a row may be off: the frames before the first RTCP sender report are dated by arrival,
+    # and the switch to the camera's clock moves the times by the network delay; a move backwards is held at +1 ms
+    # (times are kept increasing), and the next step is short by what was held.
+    off = [i for i, step in enumerate(steps) if not (0.13 < step < 0.45 and abs(step * 7 - round(step * 7)) < 0.05)]
+    assert len(off) <= 2 and (len(off) < 2 or off[1] == off[0] + 1), steps
+    assert all(0 < step < 0.45 for step in steps), steps
     assert abs(sum(steps) / len(steps) - 0.2) < 0.03, steps
     assert source.frames_dropped == 0
 
