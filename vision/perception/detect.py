@@ -89,7 +89,6 @@ class YoloDetector:
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.settings.model} failed on a frame ({first_line(exc)})") from None
         if self._runtime.normalised_boxes and output.ndim == 3 and output.shape[-1] != 6:
-            output = output.copy()
             output[:, [0, 2]] *= input_hw[1]
             output[:, [1, 3]] *= input_hw[0]
         return yolo.decode(output, placement, frame_hw, self.class_ids, self.settings.conf, len(self.class_names))

@@ -149,7 +149,7 @@ class LiteRTRuntime:
         if self._output["dtype"] in (np.int8, np.int16):
             scale, zero_point = self._output["quantization"]
             return (output.astype(np.float32) - zero_point) * scale
-        return output.copy()
+        return output  # get_tensor returns a copy, the caller's to change
 
 
 class OnnxRuntime:
