@@ -37,13 +37,26 @@ def is_url(source: str) -> bool:
     return bool(_URL_SCHEME.match(source))
 
 
-_SECRET_QUERY_KEYS = frozenset({"user", "username", "password", "pass", "pwd", "passwd", "token", "auth", "key"})
+# Query parameters that select a stream rather than authorise it: their values stay readable in logs and outputs.
+# Every other query value is treated as a credential (NVRs name them freely: access_token, usr, loginpas, …).
+_HARMLESS_QUERY_KEYS = frozenset(
+    {"channel", "subtype", "stream", "streamtype", "resolution", "fps", "framerate", "codec", "transport", "tcp",
+     "udp", "unicast", "multicast", "profile", "camera", "cam", "ch", "chn", "id", "format", "type", "audio",
+     "video", "quality", "width", "height", "bitrate", "starttime", "endtime", "trackid", "mjpg", "mode"}
+)  # fmt: skip
+
+
+def _secret_query_key(key: str) -> bool:
+    return key.lower() not in _HARMLESS_QUERY_KEYS
+
+
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def redact_url(uri: str) -> str:
-    """A URI fit for logs and outputs: user name and password removed, and the values of query parameters that
-    carry credentials (`password=`, `token=`, … as some NVRs' HTTP URLs have them). Paths come back unchanged."""
+    """A URI fit for logs and outputs: user name and password removed, and every query value replaced by *** but
+    those known to select a stream (`channel=`, `subtype=`, …), since NVRs put credentials under any name. Paths
+    come back unchanged; `${NAME}` placeholders (names, not values) stay."""
     parts = urlsplit(uri)
     if not parts.scheme or "://" not in uri:
         return uri
@@ -51,8 +64,8 @@ def redact_url(uri: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
-            query = urlencode([(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*")
+        if any(_secret_query_key(key) and value for key, value in pairs):
+            query = urlencode([(k, "***" if _secret_query_key(k) and v else v) for k, v in pairs], safe="*${}")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -85,13 +98,19 @@ def scrub_secrets(text: str, secrets: list[str]) -> str:
     return text
 
 
+def placeholder_values(uri: str, environment: Mapping[str, str] | None = None) -> list[str]:
+    """The values that `${NAME}` placeholders of a URL take from the environment: secrets wherever they land."""
+    environment = os.environ if environment is None else environment
+    return [environment[name] for name in url_placeholders(uri) if environment.get(name)]
+
+
 def url_secrets(uri: str) -> list[str]:
-    """The credentials a URL carries: user name, password and secret query values."""
+    """The credentials a URL carries: user name, password and every query value not known to be harmless."""
     parts = urlsplit(uri)
     secrets: list[str] = []
     if "@" in parts.netloc:
         userinfo = parts.netloc.rsplit("@", 1)[0]
         pieces = [userinfo, *userinfo.split(":", 1)]
         secrets += pieces + [unquote(piece) for piece in pieces]
-    secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() in _SECRET_QUERY_KEYS]
+    secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _secret_query_key(k)]
     return [secret for secret in secrets if len(secret) >= 3]  # a one- or two-letter user name would blank out text

@@ -14,7 +14,7 @@ from vision.config.calibration_file import check_image_size, load_calibration, p
 from vision.config.site import SiteConfig
 from vision.core.errors import FootfallError, SiteConfigError, SourceError
 from vision.core.geometry import GroundProjector
-from vision.core.ids import expand_url_credentials, is_url, redact_url, url_placeholders
+from vision.core.ids import expand_url_credentials, is_url, placeholder_values, redact_url, url_placeholders
 from vision.sources.base import FrameSource
 from vision.sources.files import open_source
 from vision.sources.stream import StreamSettings, StreamSource
@@ -62,7 +62,7 @@ def open_stream(
     missing = [name for name in url_placeholders(url) if name not in os.environ]
     if missing:
         raise SourceError(f"environment variable {missing[0]} (named in the source URL) is not set")
-    source = StreamSource(expand_url_credentials(url), settings, shutdown, label)
+    source = StreamSource(expand_url_credentials(url), settings, shutdown, label, secrets=placeholder_values(url))
     if calibration is not None:
         try:
             check_image_size(load_calibration(calibration), source.info.width, source.info.height, redact_url(url))

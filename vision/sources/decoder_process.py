@@ -271,8 +271,9 @@ class DecoderProcess:
         kind, meta, _ = message
         if kind != b"INFO":
             self.stop()
-            raise SourceError(str(meta.get("message") or f"{self.uri}: cannot open the stream"))
-        return SourceInfo(**{**meta, "start_time": datetime.fromtimestamp(float(meta["start_time"]), tz=UTC)})
+            raise SourceError(self._scrub(str(meta.get("message") or f"{self.uri}: cannot open the stream")))
+        meta = {**meta, "uri": self.uri, "start_time": datetime.fromtimestamp(float(meta["start_time"]), tz=UTC)}
+        return SourceInfo(**meta)
 
     def start(self, camera: str, sampler: EvenTimeSampler, sink: FrameSink) -> None:
         self._camera = camera
@@ -301,7 +302,7 @@ class DecoderProcess:
                 sink.status(_status_of(meta))
             elif kind == b"LOST":
                 told = True
-                sink.lost(str(meta["message"]), meta["reason"])
+                sink.lost(self._scrub(str(meta["message"])), meta["reason"])
         if told or self._stopping.is_set():
             return
         try:

@@ -17,10 +17,11 @@ reader is still inside FFmpeg and will close the connection itself when its read
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from vision.core.errors import SourceError
 from vision.core.ids import redact_url, scrub_secrets, url_secrets
@@ -81,9 +82,10 @@ class _Mailbox:
 class _Delivery:
     """The `FrameSink` on this side: frames into the mailbox, the reader's latest counters kept for health."""
 
-    def __init__(self) -> None:
+    def __init__(self, scrub: Callable[[str], str]) -> None:
         self.mailbox = _Mailbox()
         self.latest = ReaderStatus()
+        self._scrub = scrub
 
     def frame(self, frame: Frame, status: ReaderStatus) -> None:
         self.latest = status
@@ -93,7 +95,7 @@ class _Delivery:
         self.latest = status
 
     def lost(self, message: str, reason: InterruptReason) -> None:
-        self.mailbox.fail(StreamInterrupted(message, reason))
+        self.mailbox.fail(StreamInterrupted(self._scrub(message), reason))
 
 
 class _ReaderThread:
@@ -142,12 +144,18 @@ class StreamSource:
         settings: StreamSettings | None = None,
         shutdown: threading.Event | None = None,
         label: str = "stream",
+        secrets: Sequence[str] = (),
     ) -> None:
+        """`secrets`: more text never to show, beyond the URL's own credentials (values filled in from `${NAME}`)."""
         self.settings = settings or StreamSettings()
         self.shutdown = shutdown or threading.Event()  # the service stopping: frames() returns
-        self.uri = redact_url(url)
-        secrets = url_secrets(url)
-        self._delivery = _Delivery()
+        secrets = [*url_secrets(url), *secrets]
+        self.uri = scrub_secrets(redact_url(url), secrets)
+
+        def scrub(text: str) -> str:
+            return scrub_secrets(text, secrets)
+
+        self._delivery = _Delivery(scrub)
         self._lock = threading.Lock()
         self._reading = False
         self._started: tuple[str, float] | None = None  # (camera, fps) of the reader, once started
@@ -155,12 +163,16 @@ class StreamSource:
         self._host: DecoderProcess | _ReaderThread
         if self.settings.isolation == "process":
             try:
-                self._host = DecoderProcess(url, self.settings, label, self.uri, lambda t: scrub_secrets(t, secrets))
+                self._host = DecoderProcess(url, self.settings, label, self.uri, scrub)
             except OSError as exc:  # no process could be started: out of memory, of processes or of descriptors
                 raise SourceError(f"{self.uri}: cannot start a decoder process ({exc.strerror or exc})") from None
         else:
             self._host = _ReaderThread(url, self.settings)
-        self.info = self._host.open(self.shutdown)
+        try:
+            info = self._host.open(self.shutdown)
+        except SourceError as exc:
+            raise SourceError(scrub(str(exc))) from None
+        self.info = dataclasses.replace(info, uri=self.uri)
 
     @property
     def decoder_pid(self) -> int | None:
