@@ -18,16 +18,16 @@ import typer
 from vision import __version__
 from vision.cli.progress import TerminalProgress
 from vision.config.build import CameraJob, camera_jobs, flow_plan
-from vision.config.site import load_site_config
+from vision.config.site import SiteConfig, load_site_config
 from vision.core.errors import FootfallError
-from vision.core.ids import default_camera_id, is_url
+from vision.core.ids import default_camera_id
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, build_detector
 from vision.perception.export import ExportChoice
 from vision.perception.gate import DEFAULT_MAX_SKIP_S, DEFAULT_MIN_AREA_PX, GateSettings
 from vision.perception.track import TrackerKind, TrackerSettings
 from vision.runtime.batch import RunSettings, run_batch, unexpected_error
-from vision.runtime.preflight import check_site_files
+from vision.runtime.preflight import check_live_job, check_site_files
 from vision.runtime.run_report import CameraReport
 
 app = typer.Typer(
@@ -428,6 +428,17 @@ def batch_command(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _live_site(config: Path) -> tuple[SiteConfig, list[CameraJob]]:
+    """The site config and its camera jobs, checked as far as a service can without connecting (see
+    check_live_job); raises FootfallError. Run at start and before a SIGHUP reload closes anything."""
+    site_config = load_site_config(config)
+    jobs = camera_jobs(site_config)
+    for job in jobs:
+        check_live_job(job)
+    flow_plan(site_config)
+    return site_config, jobs
+
+
 @app.command("serve")
 def serve_command(
     config: Annotated[
@@ -471,6 +482,8 @@ def serve_command(
 ) -> None:
     """Analyse every camera of a site from its live stream, around the clock, writing to OUT continuously.
     SIGTERM or Ctrl-C stops it cleanly; SIGHUP reloads the config (see README: Live service)."""
+    hup_during_start: list[int] = []  # a SIGHUP before the service runs is a reload once it does, not a death
+    signal.signal(signal.SIGHUP, lambda signum, frame: hup_during_start.append(signum))
     from vision.runtime.health import HealthServer, parse_address
     from vision.runtime.service import Backoff, Service, ServiceSettings
     from vision.sources.stream import StreamSettings
@@ -478,14 +491,7 @@ def serve_command(
     _configure_logging(verbose)
     logging.getLogger("footfall.serve").setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
-        site_config = load_site_config(config)
-        jobs = camera_jobs(site_config)
-        files = [job.camera for job in jobs if not is_url(str(job.source))]
-        if files:
-            raise fail(
-                f"camera {files[0]}: its source is a file; footfall serve reads live streams (rtsp://, http://…), "
-                "footfall run reads files"
-            )
+        site_config, jobs = _live_site(config)
         settings = ServiceSettings(
             run=RunSettings(
                 detector=detector_settings(model, classes, imgsz, conf, threads, export),
@@ -517,9 +523,12 @@ def serve_command(
     def reload(signum: int, frame: object) -> None:
         nonlocal reload_requested
         try:
-            load_site_config(config)
+            _live_site(config)  # every check a start makes short of connecting: a reload that would fail is refused
         except FootfallError as exc:
             logging.getLogger("footfall.serve").error("SIGHUP: config not reloaded, it has a problem: %s", exc)
+            return
+        except Exception as exc:
+            logging.getLogger("footfall.serve").error("SIGHUP: config not reloaded (%s)", unexpected_error(exc))
             return
         logging.getLogger("footfall.serve").info("SIGHUP: closing every file, then starting again with %s", config)
         reload_requested = True
@@ -535,6 +544,9 @@ def serve_command(
     log = logging.getLogger("footfall.serve")
     try:
         log.info("serving %d cameras into %s; health at %s/health", len(jobs), out, server.url)
+        if hup_during_start:
+            log.info("SIGHUP came during start-up")
+            reload(signal.SIGHUP, None)
         service.run()
     finally:
         server.close()

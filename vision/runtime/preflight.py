@@ -50,6 +50,34 @@ def check_jobs(jobs: list[CameraJob], start: datetime | None) -> list[str | None
     return problems
 
 
+LIVE_SCHEMES = ("rtsp", "rtsps", "http", "https", "rtmp", "rtmps", "srt", "udp", "tcp")
+
+
+def check_live_job(job: CameraJob) -> None:
+    """Checks what a live camera job needs before any connection: a stream URL of a scheme FFmpeg reads, the
+    environment variables it names, a calibration file that loads. Raises SiteConfigError naming the camera."""
+    source = str(job.source)
+    if not is_url(source):
+        raise SiteConfigError(
+            f"camera {job.camera}: its source is a file; footfall serve reads live streams (rtsp://, http://…), "
+            "footfall run reads files"
+        )
+    scheme = source.split("://", 1)[0].lower()
+    if scheme not in LIVE_SCHEMES:
+        raise SiteConfigError(
+            f"camera {job.camera}: {scheme}:// is not a stream this service reads; use one of "
+            f"{', '.join(s + '://' for s in LIVE_SCHEMES)}"
+        )
+    missing = [name for name in url_placeholders(source) if name not in os.environ]
+    if missing:
+        raise SiteConfigError(
+            f"camera {job.camera}: environment variable {missing[0]} (named in its source URL) is not set; set it "
+            "where the service starts (systemd: Environment= or EnvironmentFile=)"
+        )
+    if job.calibration is not None:
+        projector_from_calibration(load_calibration(job.calibration))
+
+
 def open_stream(
     url: str,
     calibration: Path | None,

@@ -60,6 +60,9 @@ log = logging.getLogger("footfall.serve")
 
 STATUS_INTERVAL_S = 5.0  # run.json rewritten this often
 RATE_WINDOW_S = 5.0  # frames per second in /health are averaged over this
+WRITE_FAILURE = "could not write outputs"
+MAX_BACKOFF_S = 3600.0
+STEADY_CONNECTION_S = 10.0  # a connection that delivered frames this long resets the backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,10 @@ class Backoff:
     jitter: float = 0.25
 
     def __post_init__(self) -> None:
-        if not (0 < self.initial_s <= self.max_s):
-            raise ValueError(f"backoff needs 0 < initial ({self.initial_s}) <= max ({self.max_s})")
+        if not (0 < self.initial_s <= self.max_s <= MAX_BACKOFF_S):
+            raise ValueError(
+                f"backoff needs 0 < initial ({self.initial_s}) <= max ({self.max_s}) <= {MAX_BACKOFF_S:g} seconds"
+            )
         if not 0 <= self.jitter < 1:
             raise ValueError(f"backoff jitter must be in [0, 1), got {self.jitter}")
 
@@ -132,6 +137,34 @@ class CameraStatus:
     analysed_per_s: float = 0.0
 
 
+class StorageHealth:
+    """Which of the service's writers cannot write now (a full disk, a folder made read-only) and why. A writer
+    that fails keeps what it holds and tries again; the service stays up and /health says `degraded` until each
+    has written again. One log line per change."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: dict[str, str] = {}
+
+    def failed(self, writer: str, error: Exception | str) -> None:
+        message = str(error)
+        with self._lock:
+            known = self._failing.get(writer) == message
+            self._failing[writer] = message
+        if not known:
+            log.error("%s: %s; analysis goes on and writing resumes when it can", writer, message)
+
+    def wrote(self, writer: str) -> None:
+        with self._lock:
+            was = self._failing.pop(writer, None)
+        if was is not None:
+            log.warning("%s: writing again", writer)
+
+    def problems(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._failing)
+
+
 class CameraWorker(threading.Thread):
     def __init__(
         self,
@@ -144,9 +177,11 @@ class CameraWorker(threading.Thread):
         shutdown: threading.Event,
         checkpoint: Callable[[], None],
         flow: SiteFlow | None,
+        storage: StorageHealth,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name=f"camera-{job.camera}", daemon=True)
+        self.storage = storage
         self.job = job
         self.settings = settings
         self.detector = detector
@@ -166,8 +201,18 @@ class CameraWorker(threading.Thread):
         self._totals = {"frames_in": 0, "frames_analysed": 0, "frames_dropped": 0, "frames_gated": 0, "tracks": 0}
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=64)
         self._outage: tuple[float, str] | None = None  # (start, reason) of the gap going on
+        self._unwritten_outages: list[Outage] = []  # recorded while the disk would not take them
         self._connections = 0
         self._timezone = settings.run.flow.timezone if settings.run.flow else "UTC"
+
+    def adopt(self, earlier: CameraWorker) -> None:
+        """Goes on from a dead thread of the same camera: its status, totals and the outage going on."""
+        with earlier._lock:
+            self.status = CameraStatus(**asdict(earlier.status))
+            self._totals = dict(earlier._totals)
+        self._outage = earlier._outage or (self.wall_clock(), "the camera's thread stopped unexpectedly")
+        self._unwritten_outages = list(earlier._unwritten_outages)
+        self._connections = earlier._connections
 
     def _projector(self) -> GroundProjector | None:
         if self.job.calibration is None:
@@ -180,30 +225,41 @@ class CameraWorker(threading.Thread):
         attempt = 0
         while not self.shutdown.is_set():
             self._set_state("reconnecting" if attempt > 0 or self._outage is not None else "connecting")
+            self._write_outages()
             try:
                 source = self._connect()
             except FootfallError as exc:
-                changed = str(exc) != self.status.last_error
-                self._lost(str(exc), self.wall_clock())
-                delay = self.settings.backoff.delay(attempt)
-                attempt += 1
-                # one line per state change: a camera that stays down for hours is not logged every 30 s
-                log.log(logging.INFO if changed else logging.DEBUG, "%s: %s; retrying in %.1f s", self.job.camera,
-                        exc, delay)  # fmt: skip
-                self.shutdown.wait(delay)
+                attempt = self._wait_after_failure(str(exc), self.wall_clock(), attempt, "retrying")
                 continue
-            attempt = 0
+            except Exception as exc:  # a bug or an absurd setting: an outage of this camera, never a dead thread
+                log.exception("%s: unexpected error while connecting", self.job.camera)
+                attempt = self._wait_after_failure(unexpected_error(exc), self.wall_clock(), attempt, "retrying")
+                continue
+            frames_before, connected_at = self._totals["frames_analysed"], time.monotonic()
             reason = self._serve(source)
             if reason is None:  # shutting down
                 break
-            self._lost(reason, self.status.newest_frame_at or self.wall_clock())
-            delay = self.settings.backoff.delay(0)
-            log.info("%s: %s; reconnecting in %.1f s", self.job.camera, reason, delay)
-            self.shutdown.wait(delay)
+            lasted = time.monotonic() - connected_at >= STEADY_CONNECTION_S
+            productive = lasted and self._totals["frames_analysed"] > frames_before
+            if productive and not reason.startswith(WRITE_FAILURE):
+                attempt = 0  # one that gave next to nothing (a snapshot URL, an NVR that drops at once) waits longer
+            since = self.status.newest_frame_at or self.wall_clock()
+            attempt = self._wait_after_failure(reason, since, attempt, "reconnecting")
         if self._outage is not None:  # the service stops during an outage: the gap so far is recorded
             start, reason = self._outage
             self._record_outage(Outage(self.job.camera, start, self.wall_clock(), reason))
         self._set_state("stopped")
+
+    def _wait_after_failure(self, reason: str, since: float, attempt: int, doing: str) -> int:
+        """Records the failure as (the start of) an outage, waits out the backoff; returns the next attempt."""
+        changed = reason != self.status.last_error
+        self._lost(reason, since)
+        delay = self.settings.backoff.delay(attempt)
+        # one line per state change: a camera that stays down for hours is not logged every 30 s
+        log.log(logging.INFO if changed else logging.DEBUG, "%s: %s; %s in %.1f s", self.job.camera, reason, doing,
+                delay)  # fmt: skip
+        self.shutdown.wait(delay)
+        return attempt + 1
 
     def _connect(self) -> StreamSource:
         return open_stream(self.job.source, self.job.calibration, self.settings.stream, self.shutdown, self.job.camera)
@@ -221,14 +277,15 @@ class CameraWorker(threading.Thread):
             with_heatmap=self.flow is not None and self.flow.grid is not None,
             timezone=self._timezone,
             schedule=FlushSchedule(settings.flush_interval_s),
-            after_flush=self.checkpoint,
+            after_flush=self._flushed,
             remember_files=False,
+            on_write_error=self._write_failed,
         )
         sinks: list[Sink] = [track_table]
         live: LiveEventLog | None = None
         if settings.flow is not None:
             events = LiveEvents(self.job.camera, settings.flow.zones, settings.flow.lines, flow_settings)
-            live = LiveEventLog(self.out_dir, events, self._timezone)
+            live = LiveEventLog(self.out_dir, events, self._timezone, on_write_error=self._write_failed)
             sinks.append(live)
         camera_run = CameraRun(
             camera=self.job.camera,
@@ -259,13 +316,21 @@ class CameraWorker(threading.Thread):
             try:
                 camera_run.close(completed=True)
             except Exception as exc:  # a failed write is this camera's problem, reported like a lost stream
-                reason = reason or f"could not write outputs ({exc})"
+                self._write_failed(exc)
+                reason = reason or f"{WRITE_FAILURE} ({exc})"
             source.close()
             with self._lock:
                 self._absorb(source, camera_run, live)
                 self._source = self._camera_run = self._live = None
             self.status.connected_since = None
         return None if self.shutdown.is_set() and reason is None else reason or "the stream ended"
+
+    def _flushed(self) -> None:
+        self.storage.wrote(f"camera {self.job.camera}")
+        self.checkpoint()
+
+    def _write_failed(self, error: Exception) -> None:
+        self.storage.failed(f"camera {self.job.camera}", error)
 
     def observe_frame(self, frame: Frame) -> None:
         status = self.status
@@ -297,11 +362,21 @@ class CameraWorker(threading.Thread):
 
     def _record_outage(self, outage: Outage) -> None:
         self.status.outage_seconds += outage.seconds
-        try:
-            write_outage(self.out_dir, outage, f"{self.run_id}-{self.serials()}", self._timezone)
-        except FootfallError as exc:
-            log.error("%s: %s", self.job.camera, exc)
         log.info("%s: outage of %.1f s recorded (%s)", self.job.camera, outage.seconds, outage.reason)
+        self._unwritten_outages.append(outage)
+        self._write_outages()
+
+    def _write_outages(self) -> None:
+        """Writes the outages not yet on disk; those the disk will not take now stay for the next try."""
+        while self._unwritten_outages:
+            try:
+                write_outage(self.out_dir, self._unwritten_outages[0], f"{self.run_id}-{self.serials()}",
+                             self._timezone)  # fmt: skip
+            except FootfallError as exc:
+                self._write_failed(exc)
+                return
+            self._unwritten_outages.pop(0)
+            self.storage.wrote(f"camera {self.job.camera}")
 
     def record_downtime(self, since: float, until: float) -> None:
         """The time the service was not running, from an earlier service's record."""
@@ -353,9 +428,9 @@ class CameraWorker(threading.Thread):
         return status
 
 
-def health_document(statuses: list[CameraStatus], now: float) -> dict:
+def health_document(statuses: list[CameraStatus], now: float, storage: dict[str, str] | None = None) -> dict:
     """The /health JSON: per camera whether it is connected, its rates, drops, the age of its newest frame,
-    reconnects and last error."""
+    reconnects and last error; `storage`: the writers that cannot write now, and why."""
     cameras = {}
     for status in statuses:
         age = round(now - status.newest_frame_at, 3) if status.newest_frame_at is not None else None
@@ -379,8 +454,13 @@ def health_document(statuses: list[CameraStatus], now: float) -> dict:
             "tracks": status.tracks,
             "live_events": status.live_events,
         }
-    healthy = bool(cameras) and all(camera["connected"] for camera in cameras.values())
-    return {"status": "ok" if healthy else "degraded", "cameras": cameras}
+    storage = storage or {}
+    healthy = bool(cameras) and all(camera["connected"] for camera in cameras.values()) and not storage
+    return {
+        "status": "ok" if healthy else "degraded",
+        "cameras": cameras,
+        "storage": {"writing": not storage, "errors": storage},
+    }
 
 
 class Service:
@@ -407,31 +487,44 @@ class Service:
         self._serial = 0
         self._serial_lock = threading.Lock()
         self._record_lock = threading.Lock()
+        self.storage = StorageHealth()
         self.folder = OutputFolder.claim_continuing(out_dir, "service", "footfall serve")
         try:
             detector = build_detector(settings.run.detector)
             self.model = model_summary(detector, settings.run.detector)
             self.detector = SharedDetector(detector)
-            flow_plan = settings.run.flow
-            self.workers = [
-                CameraWorker(
-                    job,
-                    settings,
-                    self.detector,
-                    out_dir,
-                    self.run_id,
-                    self._next_serial,
-                    self.shutdown,
-                    self.checkpoint,
-                    site_flow(flow_plan) if flow_plan else None,
-                    wall_clock,
-                )
-                for job in jobs
-            ]
+            self.workers = [self._worker(job) for job in jobs]
         except BaseException:
             self.folder.release(keep=False)
             raise
         self.stopped_at: float | None = None
+
+    def _worker(self, job: CameraJob) -> CameraWorker:
+        flow_plan = self.settings.run.flow
+        return CameraWorker(
+            job,
+            self.settings,
+            self.detector,
+            self.out_dir,
+            self.run_id,
+            self._next_serial,
+            self.shutdown,
+            self.checkpoint,
+            site_flow(flow_plan) if flow_plan else None,
+            self.storage,
+            self.wall_clock,
+        )
+
+    def _restart_dead_workers(self) -> None:
+        """A camera thread that died (a bug no handler caught) is started again, its status carried over."""
+        for index, worker in enumerate(self.workers):
+            if worker.is_alive() or self.shutdown.is_set():
+                continue
+            log.error("%s: the camera's thread stopped unexpectedly; starting it again", worker.job.camera)
+            replacement = self._worker(worker.job)
+            replacement.adopt(worker)
+            self.workers[index] = replacement
+            replacement.start()
 
     def _next_serial(self) -> int:
         with self._serial_lock:
@@ -442,7 +535,7 @@ class Service:
         return [worker.snapshot() for worker in self.workers]
 
     def health(self) -> dict:
-        document = health_document(self.snapshots(), self.wall_clock())
+        document = health_document(self.snapshots(), self.wall_clock(), self.storage.problems())
         document["run_id"] = self.run_id
         document["uptime_s"] = round(self.wall_clock() - self.started_at, 1)
         return document
@@ -455,6 +548,7 @@ class Service:
             "run_id": self.run_id,
             "version": __version__,
             "status": "stopped" if self.stopped_at is not None else "running",
+            "storage_errors": self.storage.problems(),
             "pid": os.getpid(),
             "started_at": _iso(self.started_at),
             "updated_at": _iso(self.wall_clock()),
@@ -478,7 +572,12 @@ class Service:
             ],
         }
         with self._record_lock:
-            write_json_atomic(self.out_dir / RUN_FILE, record)
+            try:
+                write_json_atomic(self.out_dir / RUN_FILE, record)
+            except FootfallError as exc:  # a full disk: said in /health and the log, tried again next time
+                self.storage.failed(RUN_FILE, exc)
+            else:
+                self.storage.wrote(RUN_FILE)
 
     def run(self, on_started: Callable[[], None] | None = None) -> None:
         earlier = self.folder.earlier
@@ -493,6 +592,7 @@ class Service:
             if on_started is not None:
                 on_started()
             while not self.shutdown.wait(STATUS_INTERVAL_S):
+                self._restart_dead_workers()
                 self.checkpoint()
         finally:
             self.shutdown.set()

@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,12 +63,23 @@ def event_line(event: LiveEvent) -> str:
 class LiveEventLog:
     """A `Sink` that turns each frame's tracks into live events and appends them to the camera's hourly feed."""
 
-    def __init__(self, out_dir: Path, events: LiveEvents, timezone: str) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        events: LiveEvents,
+        timezone: str,
+        on_write_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """A write that fails raises OutputError or, given `on_write_error`, is reported there and the events it
+        held are left out of the feed (counted in `dropped`); the feed never keeps half a line."""
         check_camera_id(events.camera)
         self.root = out_dir / "live" / f"camera={events.camera}"
         self.events = events
         self.zone = ZoneInfo(timezone)
         self.written = 0
+        self.dropped = 0
+        self._on_write_error = on_write_error
+        self._good_size = 0  # bytes of whole lines in the open file
         self._last_t: float | None = None  # capture time of the newest frame
         self._path: Path | None = None
         self._handle: IO[str] | None = None
@@ -82,31 +96,56 @@ class LiveEventLog:
             if self._last_t is not None:  # the connection ended: its open stays end, decided at its last frame
                 self._append(self.events.finish(self._last_t))
         finally:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+            with contextlib.suppress(OSError):
+                self._close_file()
         return []
 
     def _append(self, events: list[LiveEvent]) -> None:
-        for event in events:
-            local = datetime.fromtimestamp(event.decided_t, tz=self.zone)
-            path = self.root / f"date={local:%Y-%m-%d}" / f"events-{local:%H}.jsonl"
-            try:
+        if not events:
+            return
+        try:
+            for event in events:
+                local = datetime.fromtimestamp(event.decided_t, tz=self.zone)
+                path = self.root / f"date={local:%Y-%m-%d}" / f"events-{local:%H}.jsonl"
                 if path != self._path:
-                    if self._handle is not None:
-                        self._handle.close()
+                    self._close_file()
                     path.parent.mkdir(parents=True, exist_ok=True)
                     self._handle, self._path = path.open("a", encoding="utf-8"), path
+                    self._good_size = self._handle.tell()
                 assert self._handle is not None
                 self._handle.write(event_line(event) + "\n")
-            except OSError as exc:
-                raise write_failure(path, exc) from None
-            self.written += 1
-        if events and self._handle is not None:
+            assert self._handle is not None
+            self._handle.flush()
+            self._good_size = self._handle.tell()
+        except OSError as exc:
+            failed = self._path
+            self._drop_partial_lines()
+            error = write_failure(failed, exc) if failed is not None else OutputError(f"cannot write ({exc})")
+            if self._on_write_error is None:
+                raise error from None
+            self._on_write_error(error)  # the feed goes on with the next events; these are lost to it
+            self.dropped += len(events)
+            return
+        self.written += len(events)
+
+    def _drop_partial_lines(self) -> None:
+        """After a failed write (a full disk), cuts the feed back to its last whole line so that the lines
+        appended later are not glued to half a line."""
+        handle, path = self._handle, self._path
+        self._handle = self._path = None
+        if handle is None or path is None:
+            return
+        with contextlib.suppress(OSError):
+            handle.close()
+        with contextlib.suppress(OSError):
+            os.truncate(path, self._good_size)
+
+    def _close_file(self) -> None:
+        if self._handle is not None:
             try:
-                self._handle.flush()
-            except OSError as exc:
-                raise OutputError(f"cannot write the live event feed {self._path} ({exc.strerror})") from None
+                self._handle.close()
+            finally:
+                self._handle = self._path = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vision.analytics.site import HeatCells, TrackFlow, ZoneSeconds
+from vision.core.errors import OutputError
 from vision.core.ids import check_camera_id
 from vision.core.types import Crossing, FloorTracks, TrackHistory, Visit
 from vision.sinks.atomic import atomic_output
@@ -149,16 +150,23 @@ class PartitionedTableWriter:
             table = self.combine(table)
         local_time = table[self.date_column].cast(pa.timestamp("us", tz=self.timezone))
         dates = pc.strftime(local_time, format="%Y-%m-%d")
-        for date in pc.unique(dates).to_pylist():
-            self._write_part(table.filter(pc.equal(dates, date)), date)
+        unwritten = [(date, table.filter(pc.equal(dates, date))) for date in pc.unique(dates).to_pylist()]
+        try:
+            while unwritten:
+                self._write_part(unwritten[0][1], unwritten[0][0])
+                unwritten.pop(0)
+        finally:  # a failed write (a full disk) keeps its rows for the next flush
+            if unwritten:
+                self._tables = [part for _, part in unwritten] + self._tables
+                self._buffered_rows += sum(part.num_rows for _, part in unwritten)
 
     def _write_part(self, table: pa.Table, date: str) -> None:
         path = (
             self.root / f"camera={self.camera}" / f"date={date}" / f"part-{self.part_prefix}-{self._part:05d}.parquet"
         )
-        self._part += 1
         with atomic_output(path, "wb") as handle:
             pq.write_table(table, handle, compression="zstd")
+        self._part += 1
         if self.remember_files:
             self.files.append(path)
         self.rows_written += table.num_rows
@@ -282,7 +290,8 @@ class TrackTableSink:
     """A camera's finished tracks as Parquet: `tracks/` always, with a site's flow analytics `events/`, `visits/`
     and `zone_seconds/` too, and `heatmap_cells/` when the site has a heatmap grid. What was analysed is kept
     whether or not the run completed: buffered rows are written on the `schedule`, after which `after_flush` is
-    called (the batch updates run.json there)."""
+    called (the batch updates run.json there). A scheduled write that fails (a full disk) raises, or, given
+    `on_write_error`, is reported there and its rows stay buffered for the next one (the live service)."""
 
     def __init__(
         self,
@@ -296,6 +305,7 @@ class TrackTableSink:
         schedule: FlushSchedule | None = None,
         after_flush: Callable[[], None] | None = None,
         remember_files: bool = True,
+        on_write_error: Callable[[Exception], None] | None = None,
     ) -> None:
         empty_date = start.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d") if start is not None else None
 
@@ -321,6 +331,7 @@ class TrackTableSink:
         self.heat_cells = writer("heatmap_cells", HEAT_CELLS_SCHEMA, "t", sum_heat_cells) if with_heatmap else None
         self._schedule = schedule
         self._after_flush = after_flush
+        self._on_write_error = on_write_error
 
     @property
     def files(self) -> list[Path]:
@@ -332,9 +343,15 @@ class TrackTableSink:
 
     def write_frame(self, tracks: FloorTracks) -> None:
         if self._schedule is not None and self._schedule.due(tracks.time_s):
-            for writer in self._writers():
-                writer.flush()
             self._schedule.reset(tracks.time_s)
+            try:
+                for writer in self._writers():
+                    writer.flush()
+            except OutputError as exc:
+                if self._on_write_error is None:
+                    raise
+                self._on_write_error(exc)  # the rows stay buffered for the next flush
+                return
             if self._after_flush is not None:
                 self._after_flush()
 

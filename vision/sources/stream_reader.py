@@ -44,6 +44,9 @@ STATUS_INTERVAL_S = 0.5  # a reader reports its counters at least this often whi
 UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 
 
+MAX_TIMEOUT_S = 3600.0  # longer waits are a typing slip, and overflow the timers below
+
+
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
     """How live streams are opened and when one counts as lost."""
@@ -62,8 +65,8 @@ class StreamSettings:
             raise ValueError(f"decoder isolation must be process or thread, got {self.isolation!r}")
         for name in ("open_timeout_s", "stall_timeout_s"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+            if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+                raise ValueError(f"{name} must be above 0 and at most {MAX_TIMEOUT_S:g} seconds, got {value}")
 
 
 class StreamInterrupted(SourceError):
