@@ -7,6 +7,7 @@ before/after; bad input gets one line; the page renders in headless Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -188,7 +189,7 @@ SITE = {
 def write_output(out: Path, camera: str, people: list[tuple[datetime, float]]) -> None:
     """A run's output folder: each person walks the door for 5 s, then (if `dwell` > 0) queues at the till for
     `dwell` seconds, sampled once a second, crossing the line inwards on the way."""
-    run_id = "0123456789ab"
+    run_id = hashlib.sha1(str(out).encode()).hexdigest()[:12]  # one run per folder, as footfall writes them
     track_writer = PartitionedTableWriter(out / "tracks", camera, run_id, TRACKS_SCHEMA, "t", "Europe/London")
     visit_writer = PartitionedTableWriter(out / "visits", camera, run_id, VISITS_SCHEMA, "t_in", "Europe/London")
     event_writer = PartitionedTableWriter(out / "events", camera, run_id, EVENTS_SCHEMA, "t", "Europe/London")

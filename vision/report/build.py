@@ -5,13 +5,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from scipy.ndimage import gaussian_filter
 
+from vision.core.errors import first_line
 from vision.report import queries
 from vision.report.inputs import Bucket, Period, ReportError, RunFolders
 from vision.report.summary import flow_summary, funnel_steps, summary_bucket_s
+from vision.sinks.live import OUTAGES_SCHEMA
+from vision.sinks.parquet import EVENTS_SCHEMA, HEAT_CELLS_SCHEMA, TRACKS_SCHEMA, VISITS_SCHEMA, ZONE_SECONDS_SCHEMA
+
+MAX_SMOOTH_M = 100.0
+DATASET_SCHEMAS = {
+    "tracks": TRACKS_SCHEMA,
+    "events": EVENTS_SCHEMA,
+    "visits": VISITS_SCHEMA,
+    "zone_seconds": ZONE_SECONDS_SCHEMA,
+    "heatmap_cells": HEAT_CELLS_SCHEMA,
+    "outages": OUTAGES_SCHEMA,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +52,8 @@ class ReportOptions:
                 f"segment thresholds must satisfy 0 < --browser-s < --dweller-s, got {self.browser_s:g} and "
                 f"{self.dweller_s:g}"
             )
-        if not self.smooth_m >= 0:
-            raise ReportError(f"--smooth-m must be 0 or more metres, got {self.smooth_m}")
+        if not 0 <= self.smooth_m <= MAX_SMOOTH_M:
+            raise ReportError(f"--smooth-m must be 0 to {MAX_SMOOTH_M:g} metres, got {self.smooth_m}")
 
 
 @dataclass(slots=True)
@@ -173,7 +190,8 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
             heatmap = np.zeros((grid_rows, grid_columns))
             for row, column, seconds in queries.heatmap_cells(con, grid):
                 heatmap[row, column] += seconds
-            sigma = options.smooth_m / float(grid["cell_m"])
+            # beyond the grid's own size a wider kernel changes nothing visible, and only costs time
+            sigma = min(options.smooth_m / float(grid["cell_m"]), float(max(grid_rows, grid_columns)))
             figures.heatmap = gaussian_filter(heatmap, sigma) if sigma > 0 else heatmap
             figures.heatmap_tracks = sum(row["tracks"] for row in tables["cameras"])
         return figures
@@ -223,7 +241,64 @@ def compare(before: PeriodFigures, after: PeriodFigures, min_visitors: int) -> l
 
 
 def build_report(runs: RunFolders, options: ReportOptions) -> Report:
-    """The report's content; ReportError when the period holds no data at all."""
+    """The report's content; ReportError when the period holds no data at all, or when a part file on disk is
+    damaged (named: a report that left its rows out would be silently wrong)."""
+    try:
+        _refuse_foreign_parts(runs)
+        return _build_report(runs, options)
+    except duckdb.Error as exc:
+        damaged = damaged_parts(runs)
+        if damaged:
+            path, reason = damaged[0]
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            raise ReportError(
+                f"{path}: damaged part file ({reason}){more}; its rows cannot be counted, so no report was made: "
+                "move it out of the output folder (or restore it) and report again"
+            ) from None
+        raise ReportError(f"the outputs cannot be read ({first_line(exc)})") from None
+
+
+def _refuse_foreign_parts(runs: RunFolders) -> None:
+    """ReportError naming a part file whose rows lack a column footfall always fills (a stray or foreign file in
+    a dataset's folder), which a read by column name would count as empty values."""
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        for name, schema in DATASET_SCHEMAS.items():
+            files = runs.dataset(name)
+            required = [field.name for field in schema if not field.nullable]
+            if not files or not required:
+                continue
+            missing = " OR ".join(f'"{column}" IS NULL' for column in required)
+            found = con.execute(
+                f"SELECT filename FROM read_parquet({files!r}, union_by_name = true, filename = true) "
+                f"WHERE {missing} LIMIT 1"
+            ).fetchone()
+            if found:
+                raise ReportError(
+                    f"{found[0]}: damaged part file (rows without {', '.join(required)}: not a footfall {name} "
+                    "file); move it out of the output folder (or restore it) and report again"
+                )
+    finally:
+        con.close()
+
+
+def damaged_parts(runs: RunFolders) -> list[tuple[Path, str]]:
+    """The part files that are not whole Parquet files, or lack columns footfall writes, with why."""
+    damaged = []
+    for path in runs.part_files():
+        dataset = next(part for part in path.parts[::-1] if part in DATASET_SCHEMAS)
+        try:
+            names = set(pq.read_schema(path).names)
+        except (OSError, pa.ArrowException) as exc:
+            damaged.append((path, f"not a whole Parquet file: {first_line(exc)}"))
+            continue
+        missing = [name for name in DATASET_SCHEMAS[dataset].names[:2] if name not in names]
+        if missing:
+            damaged.append((path, f"no column {missing[0]}: not a footfall {dataset} file"))
+    return damaged
+
+
+def _build_report(runs: RunFolders, options: ReportOptions) -> Report:
     main = period_figures(runs, options, options.period)
     if main.span is None:
         where = f" in the period {options.period.label}" if options.period else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -55,8 +55,26 @@ class RunFolders:
         return sorted(names)
 
     def dataset(self, name: str) -> list[str]:
-        """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table)."""
-        return [str(folder / name / "**" / "*.parquet") for folder in self.folders if (folder / name).is_dir()]
+        """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table). The
+        folder's own name is escaped: `site[ab]` names that folder, not a pattern matching `sitea`."""
+        folders = [folder / name for folder in self.folders if (folder / name).is_dir()]
+        return [f"{duckdb_glob_literal(str(folder))}/**/*.parquet" for folder in folders]
+
+    def part_files(self) -> list[Path]:
+        """Every part file of every dataset in the folders."""
+        return [
+            path
+            for folder in self.folders
+            for name in (*DATASETS, "outages")
+            if (folder / name).is_dir()
+            for path in sorted((folder / name).rglob("*.parquet"))
+            if not path.name.startswith(".")
+        ]
+
+
+def duckdb_glob_literal(path: str) -> str:
+    """`path` as a DuckDB glob that matches only itself: each of `[`, `*`, `?` in brackets."""
+    return "".join(f"[{char}]" if char in "[*?" else char for char in path)
 
 
 def _read_json(path: Path) -> dict:
@@ -73,7 +91,18 @@ def _site_of(folder: Path) -> Site:
     site_file = folder / "site.json"
     if not site_file.is_file():
         return Site(site_id="", timezone="UTC", zones=[], lines=[], funnels=[], grid=None, settings={})
-    return site_from_description(_read_json(site_file), folder)
+    site = site_from_description(_read_json(site_file), folder)
+    try:
+        for zone in site.zones:
+            str(zone["name"]), str(zone["kind"]), float(zone["area_m2"])
+        for line in site.lines:
+            str(line["name"])
+        if site.grid is not None:
+            float(site.grid["cell_m"])
+    except (TypeError, KeyError, ValueError):
+        raise ReportError(f"{site_file}: its zones, lines or grid are not as footfall writes them; the output "
+                          "folder is damaged (run it again, or restore site.json)") from None  # fmt: skip
+    return site
 
 
 def site_from_description(document: dict, folder: Path) -> Site:
@@ -112,12 +141,30 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
     if not folders:
         raise ReportError("no output folders given; name one or more folders that `footfall run` wrote")
     sites: list[Site] = []
+    seen: dict[Path, Path] = {}
+    run_ids: dict[str, Path] = {}
     for folder in folders:
+        if "\\" in str(folder):
+            raise ReportError(f"{folder}: a folder name with a backslash cannot be read by the report; rename it")
+        real = folder.resolve()
+        if real in seen:
+            raise ReportError(
+                f"{folder}: given twice (as {seen[real]} too); its figures would count twice, so give each folder once"
+            )
+        seen[real] = folder
         if not folder.is_dir():
             raise ReportError(f"{folder}: no such folder; give a folder that `footfall run` wrote (--out)")
         if not (folder / "run.json").is_file():
             raise ReportError(f"{folder}: not a footfall output (no run.json); give a folder that `footfall run` wrote")
-        _read_json(folder / "run.json")  # a run still going on (or killed) is reported on what reached disk
+        record = _read_json(folder / "run.json")  # a run still going on (or killed) is reported on what reached disk
+        run_id = record.get("run_id")
+        if isinstance(run_id, str) and run_id:
+            if run_id in run_ids:
+                raise ReportError(
+                    f"{folder}: holds run {run_id}, as {run_ids[run_id]} does (a copy of one run?); its figures "
+                    "would count twice, so give one of them"
+                )
+            run_ids[run_id] = folder
         if not any((folder / name).is_dir() for name in DATASETS):
             raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/…); the run analysed nothing")
         sites.append(_site_of(folder))
@@ -128,8 +175,19 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
                 f"{folder}: is a run of site {site.site_id or '(none)'} ({site.timezone}), not of "
                 f"{first.site_id or '(none)'} ({first.timezone}) like {folders[0]}; report one site at a time"
             )
-    with_floor = next((site for site in sites if site.has_floor), first)
+    floored = [(folder, site) for folder, site in zip(folders, sites, strict=True) if site.has_floor]
+    for folder, site in floored[1:]:
+        if _layout(site) != _layout(floored[0][1]):
+            raise ReportError(
+                f"{folder}: is a run of site {site.site_id or '(none)'} with other zones, lines or heatmap grid than "
+                f"{floored[0][0]}; figures of two layouts cannot be added up, so report each layout on its own"
+            )
+    with_floor = floored[0][1] if floored else first
     return RunFolders(folders=list(folders), site=with_floor)
+
+
+def _layout(site: Site) -> tuple[str, ...]:
+    return tuple(json.dumps(part, sort_keys=True) for part in (site.zones, site.lines, site.funnels, site.grid))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +207,8 @@ def parse_day_or_time(value: str, option: str, zone: ZoneInfo, end: bool) -> dat
             day = date.fromisoformat(value)
             return datetime.combine(day + timedelta(days=1) if end else day, time(), zone)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except OverflowError:
+        raise ReportError(f"{option} {value!r} is beyond the last date a report can reach") from None
     except ValueError:
         raise ReportError(
             f"{option} {value!r} is not a date or time; write e.g. 2026-11-22 or 2026-11-22T12:00"
@@ -162,6 +222,8 @@ def parse_period(start: str | None, end: str | None, zone: ZoneInfo, options: tu
         return None
     low = parse_day_or_time(start, options[0], zone, end=False) if start else datetime(1970, 1, 2, tzinfo=zone)
     high = parse_day_or_time(end, options[1], zone, end=True) if end else datetime(2200, 1, 1, tzinfo=zone)
+    if not (datetime(1970, 1, 2, tzinfo=UTC) <= low and high <= datetime(2200, 1, 1, tzinfo=UTC)):
+        raise ReportError(f"{options[0]} {start} to {options[1]} {end} reaches outside 1970-2199; give dates in it")
     if high <= low:
         raise ReportError(f"{options[1]} {end} is not after {options[0]} {start}; the period would be empty")
     return Period(low, high, f"{start or '…'} to {end or '…'}")
