@@ -83,17 +83,19 @@ def parse_start(value: str | None) -> datetime | None:
 
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a service manager, `kill`) ends a run the way Ctrl-C does: what was analysed is saved and run.json
-    says `interrupted`."""
+    """SIGTERM (a service manager, `kill`) and SIGINT (Ctrl-C) end a run: what was analysed is saved and run.json
+    says `interrupted`. SIGINT is taken even where the shell that started the run ignored it (a background job of a
+    script), since a user who sends it means it."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def detector_settings(
@@ -358,6 +360,9 @@ def batch_command(
     tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace what OUT holds from a batch with other settings (else that is refused).")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Analyse recorded footage at scale: many files (and chunks of long ones) in parallel, resumable after a crash
@@ -392,6 +397,7 @@ def batch_command(
             chunk_s=chunk_minutes * 60 if chunk_minutes > 0 else None,
             backend=backend,  # type: ignore[arg-type]
             address=address,
+            overwrite=overwrite,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -419,6 +425,8 @@ def batch_command(
         f"{report.wall_s:.0f} s, {speed:.1f}x real time, {report.workers} workers x {report.threads} threads; "
         f"output in {out}"
     )
+    for item in report.recent:
+        typer.echo(f"warning: {item['path']}: {item['error']}", err=True)
     for item in report.partial:
         typer.echo(f"warning: {item['path']}: {item['error']} (what came before the break is kept)", err=True)
     if report.failed:

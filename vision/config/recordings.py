@@ -37,15 +37,25 @@ class StartFromName:
         return cls(re.compile(recordings.start_pattern), recordings.start_format, zone)
 
     def start(self, path: Path) -> datetime | None:
-        """The start time the name gives, or None when it gives none (the file's own metadata is used then)."""
+        """The start time the name gives, or None when it gives none (the file's own metadata is used then).
+        A name the pattern matches but whose time does not fit the format raises ValueError saying so: dating
+        the file by its modification time instead would put its figures on the wrong day."""
         found = self.pattern.search(path.name)
         if found is None:
             return None
         try:
             start = datetime.strptime(found.group(1), self.format).replace(tzinfo=self.timezone)
         except ValueError:
-            return None
-        return start if is_plausible_start(start) else None
+            raise ValueError(
+                f"{path}: its name holds the start time {found.group(1)!r}, which recordings.start_format "
+                f"{self.format!r} does not read; fix start_format (or start_pattern) in the site config"
+            ) from None
+        if not is_plausible_start(start):
+            raise ValueError(
+                f"{path}: its name gives the start time {start:%Y-%m-%d %H:%M:%S}, which is not plausible; check "
+                "recordings.start_pattern and start_format in the site config"
+            )
+        return start
 
 
 def expand_inputs(items: list[str], list_files: list[Path] | None = None) -> tuple[list[Path], list[str]]:
@@ -64,20 +74,29 @@ def expand_inputs(items: list[str], list_files: list[Path] | None = None) -> tup
             (line.strip(), list_file.parent) for line in lines if line.strip() and not line.lstrip().startswith("#")
         ]
     files: dict[Path, None] = {}
+    seen: set[Path] = set()  # real paths: a file reached twice (symbolic links, a link loop under **) is one file
+
+    def add(found: list[Path]) -> None:
+        for path in found:
+            real = path.resolve()
+            if real not in seen:
+                seen.add(real)
+                files[path] = None
+
     for item, base in entries:
         path = Path(item) if base is None or Path(item).is_absolute() else base / item
         if _GLOB_CHARACTERS.search(item):
             found = [Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file()]
             if not found:
                 problems.append(f"{item}: the pattern matches no file")
-            files.update(dict.fromkeys(found))
+            add(found)
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
             if not found:
                 problems.append(f"{item}: the folder holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
-            files.update(dict.fromkeys(found))
+            add(found)
         elif path.is_file():
-            files[path] = None
+            add([path])
         else:
             problems.append(f"{item}: no such file or folder")
     return list(files), problems
@@ -103,7 +122,11 @@ def recording_jobs(
     if config is not None and not patterns:
         return [], ["the site config gives no camera a `recordings` pattern (e.g. recordings: 'ch01_*.mp4')"]
     for path in files:
-        start = start_from_name.start(path)
+        try:
+            start = start_from_name.start(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
         if config is None:
             jobs.append(
                 CameraJob(str(path), camera or camera_from_name(path, start_from_name), calibration, None, start)

@@ -223,6 +223,32 @@ class RecordingsConfig(_Strict):
     def _known_zone(cls, value: str | None) -> str | None:
         return None if value is None else known_time_zone(value)
 
+    @model_validator(mode="after")
+    def _format_reads_what_the_pattern_finds(self) -> RecordingsConfig:
+        """A start time written with start_format must be found by start_pattern and read back: a format that
+        does not fit the names would date every file by its modification time."""
+        reference = datetime(2026, 11, 22, 10, 30, 45)
+        try:
+            written = reference.strftime(self.start_format)
+        except ValueError as exc:
+            raise ValueError(f"start_format {self.start_format!r} is not a strptime format ({exc})") from None
+        found = re.search(self.start_pattern, f"ch01_{written}.mp4")
+        if found is None:
+            if self.start_pattern == DEFAULT_START_PATTERN:
+                raise ValueError(
+                    f"start_format {self.start_format!r} writes times as {written!r}, but the default start_pattern "
+                    "reads a run of 14 digits (20261122103045); give a start_pattern for your names, or fix the format"
+                )
+            return self  # a pattern that needs more of a name than a time: judged on the files by `footfall batch`
+        try:
+            datetime.strptime(found.group(1), self.start_format)
+        except ValueError:
+            raise ValueError(
+                f"start_pattern finds {found.group(1)!r} in a name holding {written!r}, which start_format "
+                f"{self.start_format!r} does not read back; make them agree"
+            ) from None
+        return self
+
 
 def check_picture_size(path: Path, what: str) -> None:
     """Raises ValueError naming the picture when its header declares more than MAX_PLAN_PIXELS pixels. Pillow reads

@@ -69,7 +69,7 @@ class OutputFolder:
         self.earlier = earlier
 
     @classmethod
-    def claim(cls, out_dir: Path, overwrite: bool) -> OutputFolder:
+    def claim(cls, out_dir: Path, overwrite: bool, kind: str = "run", continuing: bool = False) -> OutputFolder:
         """Creates the folder if needed, checks a file can be written there, locks it against other runs and looks
         for an earlier run, which is refused unless `overwrite`. Raises OutputError with the reason."""
         if out_dir.exists() and not out_dir.is_dir():
@@ -99,6 +99,13 @@ class OutputFolder:
             description = folder.earlier.describe()
             folder.release()
             raise OutputError(f"{out_dir} already holds {description}; choose another --out or pass --overwrite")
+        if folder.earlier is not None and folder.earlier.kind != kind and not continuing:
+            command = "footfall batch" if folder.earlier.kind == "batch" else "footfall serve"
+            folder.release()
+            raise OutputError(
+                f"{out_dir} holds the output of `{command}`, which --overwrite does not remove (it may hold months of "
+                "data); choose another --out, or delete that folder first"
+            )
         return folder
 
     @classmethod
@@ -106,7 +113,7 @@ class OutputFolder:
         """Claims a folder that a `kind` run continues: empty, or holding an earlier run of that kind, whose
         outputs stay (a live service appends for months; a batch resumes). The hidden leftovers of writes a killed
         process left are removed. The folder of another kind of run is refused."""
-        folder = cls.claim(out_dir, overwrite=True)
+        folder = cls.claim(out_dir, overwrite=True, kind=kind, continuing=True)
         earlier = folder.earlier
         if earlier is not None and earlier.kind != kind:
             folder.release()

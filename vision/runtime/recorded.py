@@ -40,6 +40,8 @@ from vision.sources.files import VideoFileSource
 log = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
+SETTLING_S = 60.0  # a file modified more recently than this may still be being recorded
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +52,11 @@ class BatchSettings:
     lead_in_s: float = 10.0  # seconds a chunk reads before its start, for the tracker to settle
     backend: Backend = "local"
     address: str | None = None  # a Ray cluster's address (None: start a local Ray instance)
+    overwrite: bool = False  # an OUT analysed with other settings: its earlier outputs are removed (else refused)
 
     def __post_init__(self) -> None:
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be 1 to {MAX_WORKERS}, got {self.workers}")
         if self.chunk_s is not None and self.chunk_s < 10:
             raise ValueError(f"chunks must be at least 10 s long, got {self.chunk_s:g}")
         if not 0 <= self.lead_in_s <= 120:
@@ -95,6 +98,7 @@ class BatchReport:
     done_before: int = 0  # finished in an earlier run (the manifest)
     done: int = 0
     failed: list[dict] = field(default_factory=list)  # {path, error}
+    recent: list[dict] = field(default_factory=list)  # files modified in the last minute: perhaps still growing
     partial: list[dict] = field(default_factory=list)
     media_s: float = 0.0
     wall_s: float = 0.0
@@ -194,6 +198,8 @@ def _ray_results(
             return _work(task)
 
     started_here = not ray.is_initialized()
+    if started_here and address is not None:
+        _check_reachable(address)
     if started_here:
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -225,6 +231,27 @@ def _ray_results(
             ray.shutdown()
 
 
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """FootfallError within RAY_CONNECT_TIMEOUT_S when nothing listens at a Ray address (`host:port` or
+    `ray://host:port`): Ray itself retries for minutes, printing its own lines. `auto` and other forms pass."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise FootfallError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); check --address and that the "
+            "cluster is up"
+        ) from None
+
+
 # -- the batch ---------------------------------------------------------------------------------------------------
 
 
@@ -250,8 +277,18 @@ def run_recorded(
         if destination.local is not None:
             shutil.rmtree(destination.local / ".staging", ignore_errors=True)  # what a killed batch left
         key = settings_hash(_result_settings(run, settings))
+        manifest = destination.manifest()
+        _refuse_other_settings(manifest, key, settings.overwrite, out)
+        if settings.overwrite and manifest:
+            removed = destination.remove_tasks(set(manifest))
+            log.info("--overwrite: removed %d part files of %d earlier tasks", removed, len(manifest))
+            manifest = {}
         tasks: list[Task] = []
         for job in jobs:
+            age_s = _age_s(Path(job.source))
+            if age_s is not None and age_s < SETTLING_S:  # analysed, and replaced by a later batch if it grows
+                growing = f"modified {age_s:.0f} s ago: if it is still being recorded, the next batch analyses it again"
+                report.recent.append({"path": job.source, "error": f"{growing} and replaces these rows"})
             try:
                 source = VideoFileSource(Path(job.source), job.start or run.start)
             except FootfallError as exc:
@@ -260,26 +297,41 @@ def run_recorded(
             duration, container = source.info.duration_s, source.container_format
             source.close()
             tasks += plan_tasks(job, duration, container, settings.chunk_s, settings.lead_in_s, key)
-        finished = destination.finished()
+        superseded = _superseded(manifest, tasks)
+        if superseded:  # the same file span analysed before, when the file was another size or age: replaced
+            destination.remove_tasks(superseded)
+            log.info("%d earlier tasks of files that changed since were removed", len(superseded))
+        finished = set(manifest) - superseded
         todo = [task for task in tasks if task.task_id not in finished]
         report.tasks, report.done_before = len(tasks), len(tasks) - len(todo)
         if run.flow is not None:
             destination.write_json("site.json", site_description(run.flow))
         _write_record(destination, report, run, "running")
         progress.start(len(todo), sum(task.media_s for task in todo), report.done_before)
+        report.workers = workers = min(workers, max(1, len(todo)))  # no idle workers started, none reported
         if settings.backend == "ray":
             results = _ray_results(todo, run, out, workers, build_detector, settings.address)
         else:
-            results = _local_results(todo, run, out, min(workers, max(1, len(todo))), build_detector)
-        for result in results:
-            progress.task_done(result)
-            if result.ok:
-                report.done += 1
-                report.media_s += result.media_s
-                if result.partial:
-                    report.partial.append({"path": result.task.label, "error": result.error})
-            else:
-                report.failed.append({"path": result.task.label, "error": result.error})
+            results = _local_results(todo, run, out, workers, build_detector)
+        try:
+            for result in results:
+                progress.task_done(result)
+                if result.ok:
+                    report.done += 1
+                    report.media_s += result.media_s
+                    if result.partial:
+                        report.partial.append({"path": result.task.label, "error": result.error})
+                    if _changed_since_planned(result.task):
+                        report.partial.append({"path": result.task.label, "error": "the file changed while it was "
+                                               "read; the next batch analyses it again"})  # fmt: skip
+                else:
+                    report.failed.append({"path": result.task.label, "error": result.error})
+        finally:  # the workers publish and record their tasks themselves: the manifest is what was done
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # stops the workers now (an interrupted batch) before the count
+            todo_ids = {task.task_id for task in todo}
+            report.done = max(report.done, len(todo_ids & destination.finished()))
         progress.finish()
         report.wall_s = round(time.perf_counter() - started, 3)
         if destination.local is not None and run.flow is not None and report.done + report.done_before:
@@ -290,7 +342,7 @@ def run_recorded(
     except KeyboardInterrupt:
         _write_record(destination, report, run, "interrupted")
         raise
-    except FootfallError:
+    except Exception:  # a FootfallError, or a bug: either way the record must not go on saying `running`
         _write_record(destination, report, run, "failed")
         raise
     finally:
@@ -299,6 +351,49 @@ def run_recorded(
         if folder is not None:
             folder.release()
     return report
+
+
+def _age_s(path: Path) -> float | None:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return None  # opening it says why
+
+
+def _changed_since_planned(task: Task) -> bool:
+    try:
+        stat = Path(task.path).stat()
+    except OSError:
+        return True
+    return (stat.st_size, stat.st_mtime_ns) != (task.size, task.mtime_ns)
+
+
+def _file_key(camera: object, path: object) -> tuple[str, str] | None:
+    if not isinstance(camera, str) or not isinstance(path, str):
+        return None
+    return camera, str(Path(path).resolve())
+
+
+def _superseded(manifest: dict[str, dict], tasks: list[Task]) -> set[str]:
+    """The finished tasks of the files planned now whose ids the plan no longer has: the file changed (size,
+    modification time), so its earlier rows are replaced, not added to."""
+    planned = {task.task_id for task in tasks}
+    files = {_file_key(task.camera, task.path) for task in tasks}
+    return {
+        task_id
+        for task_id, record in manifest.items()
+        if task_id not in planned and _file_key(record.get("camera"), record.get("path")) in files
+    }
+
+
+def _refuse_other_settings(manifest: dict[str, dict], key: str, overwrite: bool, out: str) -> None:
+    other = [record for record in manifest.values() if record.get("settings") not in (None, key)]
+    if other and not overwrite:
+        raise OutputError(
+            f"{out} holds {len(other)} tasks analysed with other settings (e.g. {other[0].get('path')}); figures of "
+            "two settings cannot be added up: pass --overwrite to replace them with this batch's, or choose another "
+            "--out"
+        )
 
 
 def _result_settings(run: RunSettings, settings: BatchSettings) -> dict:

@@ -14,6 +14,7 @@ is staged in a local temporary folder and copied there file by file, each file w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -125,6 +126,7 @@ class Destination:
     """Where a batch writes: a local folder or a pyarrow filesystem URI."""
 
     def __init__(self, location: str) -> None:
+        import pyarrow as pa
         import pyarrow.fs as pafs
 
         self.location = location
@@ -132,7 +134,7 @@ class Destination:
         if "://" in location and not location.startswith("file://"):
             try:
                 self.filesystem, self.root = pafs.FileSystem.from_uri(location)
-            except (pafs.ArrowInvalid, OSError, ValueError) as exc:  # type: ignore[attr-defined]
+            except (pa.ArrowException, OSError, ValueError) as exc:
                 raise OutputError(f"{location}: not an output location footfall can write ({exc})") from None
         else:
             path = Path(location.removeprefix("file://"))
@@ -151,6 +153,50 @@ class Destination:
         except OSError as exc:
             raise OutputError(f"{self.location}: cannot read the manifest ({exc})") from None
         return {Path(info.path).stem for info in infos if info.path.endswith(".json")}
+
+    def manifest(self) -> dict[str, dict]:
+        """The manifest: task id → its record (an unreadable record counts as a finished task of unknown file)."""
+        import pyarrow.fs as pafs
+
+        records: dict[str, dict] = {}
+        try:
+            infos = self.filesystem.get_file_info(pafs.FileSelector(self.path(MANIFEST), allow_not_found=True))
+            for info in infos:
+                if not info.path.endswith(".json"):
+                    continue
+                try:
+                    with self.filesystem.open_input_stream(info.path) as stream:
+                        record = json.loads(stream.read().decode())
+                except (OSError, ValueError):
+                    record = {}
+                records[Path(info.path).stem] = record if isinstance(record, dict) else {}
+        except OSError as exc:
+            raise OutputError(f"{self.location}: cannot read the manifest ({exc})") from None
+        return records
+
+    def remove_tasks(self, task_ids: set[str]) -> int:
+        """Removes what the tasks published (their part files), then their manifest entries, in that order: a
+        removal cut short leaves entries that a rerun removes again, never rows without an entry. Returns the
+        number of part files removed."""
+        import pyarrow.fs as pafs
+
+        if not task_ids:
+            return 0
+        removed = 0
+        try:
+            for dataset in (*DATASETS, "outages"):
+                selector = pafs.FileSelector(self.path(dataset), recursive=True, allow_not_found=True)
+                for info in self.filesystem.get_file_info(selector):
+                    name = info.path.rsplit("/", 1)[-1]
+                    if info.type == pafs.FileType.File and name.startswith("part-") and name[5:17] in task_ids:
+                        self.filesystem.delete_file(info.path)
+                        removed += 1
+            for task_id in sorted(task_ids):
+                with contextlib.suppress(FileNotFoundError):
+                    self.filesystem.delete_file(self.path(f"{MANIFEST}/{task_id}.json"))
+        except OSError as exc:
+            raise OutputError(f"{self.location}: cannot remove the outputs of earlier tasks ({exc})") from None
+        return removed
 
     def publish(self, task: Task, staging: Path, record: dict) -> list[str]:
         """Moves a finished task's files from `staging` into place (replacing what an earlier attempt at the same
