@@ -267,3 +267,31 @@ def test_streams_that_end_at_once_back_off_further_each_time_and_log_once(serves
     assert gaps[3] - gaps[0] > 3, gaps
     log = serve.log_text()
     assert log.count("reconnecting in") + log.count("retrying in") <= 2, log
+
+
+def test_a_restart_gap_lasts_until_the_first_frame_and_a_camera_added_has_none(
+    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path
+) -> None:
+    site = site_file(tmp_path, {"view001": rtsp_server.url("cam1")})
+    out = tmp_path / "out"
+    serve = Serve(site, out)
+    serves.append(serve)
+    serve.wait_connected("view001")
+    first_run = serve.health()["run_id"]
+
+    site_file(tmp_path, {"view001": rtsp_server.url("cam1"), "view002": rtsp_server.url("cam2")})
+    asked_at = time.time()
+    serve.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: serve.health().get("run_id") not in (None, first_run), 60, "the service started again")
+    wait_for(lambda: serve.camera("view001").get("connected"), 60, "view001 again", interval_s=0.05)
+    connected_at = time.time()
+    serve.wait_connected("view001", "view002")
+    code, _ = serve.terminate()
+    assert code == 0, serve.log_text()
+
+    outages = ds.dataset(out / "outages", partitioning="hive").to_table().to_pylist()
+    assert [row["camera"] for row in outages] == ["view001"], outages  # view002 did not exist before
+    gap = outages[0]
+    assert gap["reason"] == "service not running"
+    # the gap runs from the last frame before the reload to the first after it: at least from SIGHUP to connected
+    assert gap["seconds"] >= connected_at - asked_at - 0.3, (gap["seconds"], connected_at - asked_at)

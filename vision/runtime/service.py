@@ -378,10 +378,12 @@ class CameraWorker(threading.Thread):
             self._unwritten_outages.pop(0)
             self.storage.wrote(f"camera {self.job.camera}")
 
-    def record_downtime(self, since: float, until: float) -> None:
-        """The time the service was not running, from an earlier service's record."""
-        if until > since:
-            self._record_outage(Outage(self.job.camera, since, until, "service not running"))
+    def begin_in_outage(self, since: float) -> None:
+        """Starts with the gap since an earlier service's last frame of this camera: it ends at this service's
+        first frame (not at its start: loading the model and connecting are part of the gap)."""
+        if since < self.wall_clock():
+            self._outage = (since, "service not running")
+            self.status.outages += 1
 
     def _set_state(self, state: str) -> None:
         self.status.state = state
@@ -610,15 +612,17 @@ class Service:
 
     def _record_downtime(self, record: dict) -> None:
         stopped = _epoch(record.get("stopped_at") or record.get("updated_at"))
-        last_frames = {
+        earlier_cameras = {
             camera.get("camera"): _epoch(camera.get("last_frame_at"))
             for camera in record.get("cameras") or []
             if isinstance(camera, dict)
         }
         for worker in self.workers:
-            since = last_frames.get(worker.job.camera) or stopped
+            if worker.job.camera not in earlier_cameras:
+                continue  # a camera new to this service (added by a reload) was not missing before it existed
+            since = earlier_cameras[worker.job.camera] or stopped
             if since is not None:
-                worker.record_downtime(since, self.started_at)
+                worker.begin_in_outage(since)
 
 
 def _iso(epoch_s: float) -> str:
