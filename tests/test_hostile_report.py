@@ -125,3 +125,15 @@ def test_the_widest_smoothing_spreads_the_heat_evenly(reference, tmp_path: Path)
     result = footfall("report", out, "--smooth-m", "100", "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "index.html").is_file()
+
+
+def test_a_report_on_a_run_that_never_finished_says_so(reference, tmp_path: Path) -> None:
+    out, summary = reference
+    killed = _copy(out, tmp_path / "killed")
+    record = json.loads((killed / "run.json").read_text())
+    record["status"] = "running"  # what a run killed with -9 leaves
+    (killed / "run.json").write_text(json.dumps(record))
+    result = footfall("report", killed, "--out", tmp_path / "r", "--min-visitors", "1")
+    assert result.returncode == 0, result.stderr
+    assert "has not finished" in result.stderr and str(killed) in result.stderr
+    assert _tables(tmp_path / "r") == summary["tables"]

@@ -295,3 +295,12 @@ def test_a_restart_gap_lasts_until_the_first_frame_and_a_camera_added_has_none(
     assert gap["reason"] == "service not running"
     # the gap runs from the last frame before the reload to the first after it: at least from SIGHUP to connected
     assert gap["seconds"] >= connected_at - asked_at - 0.3, (gap["seconds"], connected_at - asked_at)
+
+
+def test_health_on_every_interface_is_warned_about(serves: list[Serve], tmp_path: Path) -> None:
+    site = site_file(tmp_path, {"door": f"rtsp://127.0.0.1:{free_port()}/cam1"})
+    serve = Serve(site, tmp_path / "out", "--health", f"0.0.0.0:{free_port()}")
+    serves.append(serve)
+    wait_for(lambda: "listen on 0.0.0.0" in serve.log_text(), 30, "the warning")
+    code, _ = serve.terminate()
+    assert code == 0, serve.log_text()

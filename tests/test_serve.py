@@ -252,7 +252,7 @@ def test_a_refusing_url_and_a_stalled_stream_are_outages_of_their_camera_only(
     try:
         wait_for(lambda: not serve.camera("stalls").get("connected"), 15, "the stall noticed")
         error = serve.camera("stalls")["last_error"]
-        assert "no frame for 2 s" in error or "connection lost" in error, error
+        assert "no frame for 2 s" in error, error  # never FFmpeg's "Immediate exit requested" or "Invalid data"
     finally:
         rtsp_server.resume()
     serve.wait_connected("stalls", "steady", timeout_s=40)

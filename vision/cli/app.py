@@ -490,8 +490,11 @@ def serve_command(
 ) -> None:
     """Analyse every camera of a site from its live stream, around the clock, writing to OUT continuously.
     SIGTERM or Ctrl-C stops it cleanly; SIGHUP reloads the config (see README: Live service)."""
-    hup_during_start: list[int] = []  # a SIGHUP before the service runs is a reload once it does, not a death
-    signal.signal(signal.SIGHUP, lambda signum, frame: hup_during_start.append(signum))
+    # signals before the service runs are acted on once it does: a SIGHUP is a reload, a SIGTERM or Ctrl-C a clean
+    # stop, never a death that leaves run.json saying `running`
+    during_start: list[int] = []
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: during_start.append(signum))
     from vision.runtime.health import HealthServer, parse_address
     from vision.runtime.service import Backoff, Service, ServiceSettings
     from vision.sources.stream import StreamSettings
@@ -517,6 +520,12 @@ def serve_command(
             backoff=Backoff(max_s=backoff_max, initial_s=min(1.0, backoff_max)),
         )
         address = parse_address(health)
+        if address[0] not in ("127.0.0.1", "localhost", "::1"):
+            logging.getLogger("footfall.serve").warning(
+                "/health and /metrics listen on %s: anyone who can reach this machine there can read the cameras' "
+                "status (no login); keep it to 127.0.0.1 or a trusted network",
+                address[0],
+            )
         service = Service(jobs, settings, out, build_detector)
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -552,7 +561,10 @@ def serve_command(
     log = logging.getLogger("footfall.serve")
     try:
         log.info("serving %d cameras into %s; health at %s/health", len(jobs), out, server.url)
-        if hup_during_start:
+        if signal.SIGTERM in during_start or signal.SIGINT in during_start:
+            log.info("asked to stop during start-up")
+            service.stop()
+        elif signal.SIGHUP in during_start:
             log.info("SIGHUP came during start-up")
             reload(signal.SIGHUP, None)
         service.run()
@@ -615,6 +627,8 @@ def report_command(
         write_report(report, out)
     except FootfallError as exc:
         raise fail(str(exc)) from None
+    for line in runs.unfinished:
+        typer.echo(f"warning: {line}", err=True)
     for missing in report.cameras_without_data:
         typer.echo(f"warning: camera {missing} has no tracks in {report.main.label}; it is left out", err=True)
     span = report.main.span

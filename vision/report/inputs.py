@@ -43,6 +43,7 @@ class Site:
 class RunFolders:
     folders: list[Path]
     site: Site
+    unfinished: tuple[str, ...] = ()  # a line per folder whose run did not finish (killed, interrupted, failed)
 
     def cameras(self) -> list[str]:
         """Every camera with a tracks partition in any of the folders."""
@@ -143,6 +144,7 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
     sites: list[Site] = []
     seen: dict[Path, Path] = {}
     run_ids: dict[str, Path] = {}
+    unfinished: list[str] = []
     for folder in folders:
         if "\\" in str(folder):
             raise ReportError(f"{folder}: a folder name with a backslash cannot be read by the report; rename it")
@@ -165,6 +167,10 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
                     "would count twice, so give one of them"
                 )
             run_ids[run_id] = folder
+        status = record.get("status")
+        if record.get("kind") != "service" and status in ("running", "interrupted", "failed"):
+            how = "has not finished (it is still going, or was killed)" if status == "running" else f"ended {status}"
+            unfinished.append(f"{folder}: its run {how}; the figures hold what reached disk, not the whole footage")
         if not any((folder / name).is_dir() for name in DATASETS):
             raise ReportError(f"{folder}: holds no datasets (tracks/, events/, visits/…); the run analysed nothing")
         sites.append(_site_of(folder))
@@ -183,7 +189,7 @@ def open_run_folders(folders: list[Path]) -> RunFolders:
                 f"{floored[0][0]}; figures of two layouts cannot be added up, so report each layout on its own"
             )
     with_floor = floored[0][1] if floored else first
-    return RunFolders(folders=list(folders), site=with_floor)
+    return RunFolders(folders=list(folders), site=with_floor, unfinished=tuple(unfinished))
 
 
 def _layout(site: Site) -> tuple[str, ...]:

@@ -263,9 +263,15 @@ class StreamReader:
         except av.error.FFmpegError as exc:
             if closing.is_set():
                 return
+            quiet_s = self._wall_clock() - (self._last_frame_wall or self.info.start_time.timestamp())
+            if isinstance(exc, av.error.ExitError) or quiet_s >= self.settings.stall_timeout_s:
+                # FFmpeg's words for its own timeout ("Immediate exit requested", "Invalid data found…") say
+                # nothing to a user: what happened is that no frame came
+                stall_s = self.settings.stall_timeout_s
+                sink.lost(f"{self.uri}: no frame for {stall_s:g} s (the stream stalled)", "stalled")
+                return
             reason = self.scrub(reason_of(exc))
-            lost: InterruptReason = "stalled" if isinstance(exc, av.error.ExitError) else "dropped"
-            sink.lost(f"{self.uri}: connection lost ({reason})", lost)
+            sink.lost(f"{self.uri}: connection lost ({reason})", "dropped")
 
     def close(self) -> None:
         """Closes the connection. Only the thread that owns the reader calls this (`run()` does, when it returns)."""
