@@ -202,3 +202,13 @@ def test_more_workers_than_tasks_are_not_started_nor_reported(clips: Path, tmp_p
     assert "2 workers" in result.stdout
     assert json.loads((out / "run.json").read_text())["workers"] == 2
     assert_one_clear_line(batch(str(clips), "--out", str(tmp_path / "o2"), "--workers", "100000"), "--workers")
+
+
+@pytest.mark.parametrize("model", ["/nowhere/model.tflite", "yolo11n-that-does-not-exist.pt"])
+def test_a_missing_model_with_two_workers_is_one_line(clips: Path, tmp_path: Path, model: str) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vision", "batch", "--model", model, str(clips), "--out", str(out),
+               "--workers", "2"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert_one_clear_line(result, model.split("/")[-1])
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"

@@ -304,3 +304,20 @@ def test_health_on_every_interface_is_warned_about(serves: list[Serve], tmp_path
     wait_for(lambda: "listen on 0.0.0.0" in serve.log_text(), 30, "the warning")
     code, _ = serve.terminate()
     assert code == 0, serve.log_text()
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("gopher://127.0.0.1:1/cam", "gopher:// is not a stream"),
+        ("rtsp://${UNSET_CAM_PASSWORD}@127.0.0.1:1/x", "UNSET_CAM_PASSWORD"),
+    ],
+)
+def test_a_source_that_can_never_work_is_refused_at_start(source: str, fragment: str, tmp_path: Path) -> None:
+    site = site_file(tmp_path, {"door": source})
+    command = [sys.executable, "-m", "vision", "serve", str(site), "--out", str(tmp_path / "out"), "--health",
+               "127.0.0.1:0"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
