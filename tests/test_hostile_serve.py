@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from tests.helpers import PETS_VIDEO
+from tests.helpers import PETS_VIDEO, TFLITE_MODEL
 from tests.rtsp import RtspServer, free_port
 from tests.test_faults import mounted_tmpfs
 from tests.test_serve import Serve, read_all_parquet, site_file, wait_for
@@ -92,6 +92,7 @@ def test_secrets_under_any_query_key_or_from_the_environment_reach_no_output(
 
     outages = ds.dataset(out / "outages", partitioning="hive").to_table().to_pylist()
     assert outages and outages[0]["camera"] == "door"
+    assert outages[0]["reason"] == "the camera's thread stopped unexpectedly"
     written = "\n".join([validate.stdout, validate.stderr, health, metrics, serve.log_text(), _everything_written(out)])
     for secret in [*SECRETS.values(), LITERAL_SECRET]:
         assert secret not in written, secret
@@ -323,3 +324,37 @@ def test_a_source_that_can_never_work_is_refused_at_start(source: str, fragment:
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and fragment in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_a_camera_thread_that_died_is_started_again_with_its_outage(tmp_path: Path) -> None:
+    """No input makes a camera thread die now (its loop turns every exception into an outage), so the death is
+    made here: the first thread's body raises at once, as a bug outside the loop's reach would. The service's
+    status loop must start the camera again and record the gap."""
+    from vision.config.build import CameraJob
+    from vision.perception.detect import DetectorSettings, build_detector
+    from vision.runtime.batch import RunSettings
+    from vision.runtime.service import Service, ServiceSettings
+
+    url = f"rtsp://127.0.0.1:{free_port()}/cam1"
+    settings = ServiceSettings(run=RunSettings(detector=DetectorSettings(model=str(TFLITE_MODEL))))
+    service = Service([CameraJob(url, "door", None, None, None)], settings, tmp_path / "out", build_detector)
+    doomed = service.workers[0]
+
+    def broken_body() -> None:
+        raise RuntimeError("a bug outside the camera loop")
+
+    doomed.run = broken_body  # type: ignore[method-assign]
+    runner = threading.Thread(target=service.run, daemon=True)
+    runner.start()
+    try:
+        replacement = wait_for(lambda: service.workers[0] is not doomed and service.workers[0], 20, "a restart")
+        assert replacement.is_alive()
+        wait_for(lambda: service.health()["cameras"]["door"]["last_error"], 20, "the new thread trying to connect")
+    finally:
+        service.stop()
+        runner.join(10)
+    assert not runner.is_alive()
+    outages = ds.dataset(tmp_path / "out" / "outages", partitioning="hive").to_table().to_pylist()
+    assert outages and outages[0]["camera"] == "door"
+    assert outages[0]["reason"] == "the camera's thread stopped unexpectedly"
