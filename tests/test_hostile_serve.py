@@ -92,7 +92,6 @@ def test_secrets_under_any_query_key_or_from_the_environment_reach_no_output(
 
     outages = ds.dataset(out / "outages", partitioning="hive").to_table().to_pylist()
     assert outages and outages[0]["camera"] == "door"
-    assert outages[0]["reason"] == "the camera's thread stopped unexpectedly"
     written = "\n".join([validate.stdout, validate.stderr, health, metrics, serve.log_text(), _everything_written(out)])
     for secret in [*SECRETS.values(), LITERAL_SECRET]:
         assert secret not in written, secret
@@ -154,7 +153,9 @@ def test_a_full_disk_is_a_degraded_state_and_writing_resumes_when_space_returns(
                 json.loads(line)  # no half line glued to a later one
 
 
-def _bad_reload(tmp_path: Path, rtsp_server: RtspServer, serves: list[Serve]) -> None:
+def test_sighup_with_a_config_that_fails_a_later_check_is_refused_and_the_service_goes_on(
+    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path
+) -> None:
     site = site_file(tmp_path, {"view001": rtsp_server.url("cam1")})
     out = tmp_path / "out"
     serve = Serve(site, out)
@@ -179,12 +180,6 @@ def _bad_reload(tmp_path: Path, rtsp_server: RtspServer, serves: list[Serve]) ->
     assert serve.camera("view001")["connected"]
     code, _ = serve.terminate()
     assert code == 0, serve.log_text()
-
-
-def test_sighup_with_a_config_that_fails_a_later_check_is_refused_and_the_service_goes_on(
-    rtsp_server: RtspServer, serves: list[Serve], tmp_path: Path
-) -> None:
-    _bad_reload(tmp_path, rtsp_server, serves)
 
 
 def _catches_sighup(pid: int) -> bool:

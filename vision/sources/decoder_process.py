@@ -272,8 +272,7 @@ class DecoderProcess:
         if kind != b"INFO":
             self.stop()
             raise SourceError(self._scrub(str(meta.get("message") or f"{self.uri}: cannot open the stream")))
-        meta = {**meta, "uri": self.uri, "start_time": datetime.fromtimestamp(float(meta["start_time"]), tz=UTC)}
-        return SourceInfo(**meta)
+        return SourceInfo(**{**meta, "start_time": datetime.fromtimestamp(float(meta["start_time"]), tz=UTC)})
 
     def start(self, camera: str, sampler: EvenTimeSampler, sink: FrameSink) -> None:
         self._camera = camera
