@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PERSON_PT_MODEL, PETS_GT, PETS_VIDEO, TFLITE_MODEL, VTEST_VIDEO, pets_calibration_document
+from tests.helpers import (
+    PERSON_PT_MODEL,
+    PETS_GT,
+    PETS_VIDEO,
+    TFLITE_MODEL,
+    VTEST_VIDEO,
+    pets_calibration_document,
+    remux_faststart,
+)
 from vision.perception.detector_base import ultralytics_installed
 
 
@@ -22,30 +30,66 @@ def pets_calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def session_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this test session by that name, shared by its xdist workers (they share the parent of their
+    base temporary folders), or of this process when there are none."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="session")
 def pets_site_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(site.yaml, OUT) of one `footfall run --site` of the PETS example site (tests.test_site_e2e.SITE_YAML) on the
-    whole clip, shared by the tests that only read its outputs: do not write into OUT."""
+    whole clip, shared by the tests that only read its outputs (and by every xdist worker: the first one to need it
+    makes it while the others wait): do not write into OUT."""
+    from filelock import FileLock
+
     from tests.test_site_e2e import SITE_YAML
 
-    folder = tmp_path_factory.mktemp("site")
-    (folder / "view001.json").write_text(json.dumps(pets_calibration_document()))
-    site = folder / "site.yaml"
-    site.write_text(SITE_YAML.format(video=PETS_VIDEO))
-    out = folder / "out"
-    command = [sys.executable, "-m", "vision", "run", "--site", str(site), "--model", str(TFLITE_MODEL), "--out",
-               str(out)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
+    folder = session_folder(tmp_path_factory, "pets-site-run")
+    folder.mkdir(exist_ok=True)
+    site, out, made = folder / "site.yaml", folder / "out", folder / "made"
+    with FileLock(str(folder / ".lock")):
+        if not made.exists():
+            (folder / "view001.json").write_text(json.dumps(pets_calibration_document()))
+            site.write_text(SITE_YAML.format(video=PETS_VIDEO))
+            command = [sys.executable, "-m", "vision", "run", "--site", str(site), "--model", str(TFLITE_MODEL),
+                       "--out", str(out)]  # fmt: skip
+            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, result.stderr
+            made.touch()
     return site, out
+
+
+@pytest.fixture(scope="session")
+def pets_short_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PETS frames 1–140 (its first 20 s, 14 people tracked), copied without re-encoding. For the tests of what
+    happens around a run (kills, reruns, chunks, workers, permissions), where the whole 57 s clip would only cost
+    time; the accuracy tests use the whole clip."""
+    folder = tmp_path_factory.mktemp("pets-short")
+    return remux_faststart(PETS_VIDEO, folder / "pets09-s2l1_0001-0140.mp4", packets=140)
 
 
 ULTRALYTICS_INSTALLED = ultralytics_installed()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _pin_xdist_worker()
     config.addinivalue_line("markers", "needs_ultralytics: needs the footfall[ultralytics] extra (torch, Ultralytics)")
     config.addinivalue_line("markers", "lean_install: checks the install without the ultralytics extra")
+
+
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist, each worker (and every process it starts, which inherit it) gets its own share of the
+    CPUs: footfall sizes its inference threads by the CPUs it may use (vision.core.cpus), so two workers on a
+    2-CPU machine run one thread each instead of four threads fighting over two cores."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= count:
+        os.sched_setaffinity(0, cpus[int(worker[2:]) :: count])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -25,7 +25,8 @@ from vision.config.site import load_site_config
 from vision.runtime.tasks import Destination, plan_tasks
 
 START = datetime(2009, 3, 12, 10, 0, tzinfo=UTC)
-CHUNK_MINUTES = "0.32"  # the 57 s clip in 3 chunks of 19 s
+CHUNK_MINUTES = "0.17"  # the 20 s clip (pets_short_video) in 2 chunks: 10.2 s and 9.8 s
+CHUNK_S = 10.2
 
 
 def batch_site(folder: Path) -> Path:
@@ -39,11 +40,11 @@ def batch_site(folder: Path) -> Path:
     return site
 
 
-def footage(folder: Path) -> Path:
+def footage(folder: Path, video: Path) -> Path:
     folder.mkdir(exist_ok=True)
     clip = folder / f"view001_{START:%Y%m%d%H%M%S}.mp4"
     if not clip.exists():
-        clip.symlink_to(PETS_VIDEO)
+        clip.symlink_to(video)
     return clip
 
 
@@ -71,15 +72,15 @@ def track_spans(out: Path) -> list[tuple[float, float, int]]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, dict]:
-    """The clip in 3 chunks by 2 worker processes: (site, footage folder, OUT, report figures)."""
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, pets_short_video: Path) -> tuple[Path, Path, Path, dict]:
+    """The clip in 2 chunks by 2 worker processes: (site, footage folder, OUT, report figures)."""
     folder = tmp_path_factory.mktemp("batch")
-    site, clips = batch_site(folder), footage(folder / "footage")
+    site, clips = batch_site(folder), footage(folder / "footage", pets_short_video)
     out = folder / "out"
     result = batch(str(clips.parent), "--site", str(site), "--out", str(out), "--workers", "2",
                    "--chunk-minutes", CHUNK_MINUTES)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "3 of 3 tasks done now" in result.stdout and "2 workers" in result.stdout
+    assert "2 of 2 tasks done now" in result.stdout and "2 workers" in result.stdout
     return site, clips.parent, out, report_figures(out, folder / "report")
 
 
@@ -91,8 +92,8 @@ def test_people_crossing_a_chunk_boundary_are_one_track_counted_once(
     result = batch(str(clips), "--site", str(site), "--out", str(whole), "--chunk-minutes", "0")
     assert result.returncode == 0, result.stderr
     spans = track_spans(chunked)
-    boundaries = [START.timestamp() + 57.14 * k / 3 for k in (1, 2)]
-    crossing = [span for span in spans if any(span[0] < b < span[1] for b in boundaries)]
+    boundary = START.timestamp() + CHUNK_S
+    crossing = [span for span in spans if span[0] < boundary < span[1]]
     assert len(crossing) >= 3  # the test means something: people are in view across the boundaries
     assert spans == track_spans(whole)  # every track the same, whether the file was cut or not
     whole_summary = json.loads((whole / "summary.json").read_text())
@@ -120,12 +121,12 @@ def test_kill_9_mid_batch_then_rerun_equals_an_uninterrupted_run(
         str(clips), "--site", str(site), "--out", str(out), "--workers", "1", "--chunk-minutes", CHUNK_MINUTES
     )
     assert rerun.returncode == 0, rerun.stderr
-    assert "2 of 3 tasks done now (1 before)" in rerun.stdout
+    assert "1 of 2 tasks done now (1 before)" in rerun.stdout
     assert not list(out.rglob(".*.tmp")) and not (out / ".staging").exists()
     assert report_figures(out, tmp_path / "report") == figures
 
     again = batch(str(clips), "--site", str(site), "--out", str(out), "--chunk-minutes", CHUNK_MINUTES)
-    assert "0 of 3 tasks done now (3 before)" in again.stdout  # nothing left to do
+    assert "0 of 2 tasks done now (2 before)" in again.stdout  # nothing left to do
     assert report_figures(out, tmp_path / "report-2") == figures
 
 
@@ -156,7 +157,7 @@ def test_the_ray_backend_gives_the_results_of_the_local_one(
     result = batch(str(clips), "--site", str(site), "--out", str(out), "--backend", "ray", "--workers", "2",
                    "--chunk-minutes", CHUNK_MINUTES)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "3 of 3 tasks done now" in result.stdout
+    assert "2 of 2 tasks done now" in result.stdout
     assert report_figures(out, tmp_path / "report") == figures
 
 
@@ -211,13 +212,15 @@ def test_a_task_is_published_to_a_filesystem_url_and_again_over_itself(tmp_path:
     assert destination.finished() == {task.task_id}
 
 
-def test_a_worker_that_dies_on_a_file_fails_that_task_and_the_batch_goes_on(tmp_path: Path) -> None:
+def test_a_worker_that_dies_on_a_file_fails_that_task_and_the_batch_goes_on(
+    tmp_path: Path, pets_short_video: Path
+) -> None:
     import psutil
 
     folder = tmp_path / "footage"
     folder.mkdir()
     doomed = folder / "till_20261122100000.mp4"
-    doomed.symlink_to(PETS_VIDEO)
+    doomed.symlink_to(pets_short_video)
     write_clip(folder / "door_20261122100000.mp4", frames=14)
     write_clip(folder / "exit_20261122100000.mp4", frames=14)
     out = tmp_path / "out"
@@ -230,7 +233,7 @@ def test_a_worker_that_dies_on_a_file_fails_that_task_and_the_batch_goes_on(tmp_
     while victim is None and time.monotonic() < deadline and process.poll() is None:
         for worker in coordinator.children(recursive=True):
             try:
-                if any(Path(opened.path) == PETS_VIDEO.resolve() for opened in worker.open_files()):
+                if any(Path(opened.path) == pets_short_video.resolve() for opened in worker.open_files()):
                     victim = worker
             except psutil.Error:
                 continue

@@ -62,11 +62,12 @@ def run_record(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory, pets_short_video: Path) -> Path:
+    """The PETS site on the clip's first 20 s, at 5 analysed frames/s: 100 frames, about 530 track rows."""
     folder = tmp_path_factory.mktemp("faults")
     (folder / "view001.json").write_text(json.dumps(pets_calibration_document()))
     path = folder / "site.yaml"
-    path.write_text(SITE_YAML.format(video=PETS_VIDEO).replace("analysis_fps: 7", "analysis_fps: 5"))
+    path.write_text(SITE_YAML.format(video=pets_short_video).replace("analysis_fps: 7", "analysis_fps: 5"))
     return path
 
 
@@ -76,7 +77,7 @@ def uninterrupted(site: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     result = subprocess.run(command(site, out), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = rows_on_disk(out)
-    assert rows["tracks"] > 1000 and rows["events"] > 20 and rows["visits"] > 10, rows
+    assert rows["tracks"] > 400 and rows["events"] > 20 and rows["visits"] > 10, rows
     return out, rows
 
 
@@ -112,7 +113,7 @@ def checkpointed_rows(out: Path) -> int:
 KILL_MOMENTS = {
     "while the model loads": lambda out: True,
     "after the first rows reached disk": lambda out: checkpointed_rows(out) > 0,
-    "halfway": lambda out: checkpointed_rows(out) > 700,
+    "halfway": lambda out: checkpointed_rows(out) > 250,
 }
 
 
