@@ -32,9 +32,9 @@ def _settle(path: Path, when: float = HOUR_AGO) -> Path:
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two cameras' recordings: the first 10 s of PETS each (real people), finished an hour ago."""
+    """Two cameras' recordings: the first 5 s of PETS each (real people), finished an hour ago."""
     folder = tmp_path_factory.mktemp("clips")
-    first = remux_faststart(PETS_VIDEO, folder / "ch01_20261122100000.mp4", packets=70)
+    first = remux_faststart(PETS_VIDEO, folder / "ch01_20261122100000.mp4", packets=35)
     shutil.copy(first, folder / "ch02_20261122100000.mp4")
     for clip in folder.iterdir():
         _settle(clip)
@@ -84,7 +84,7 @@ def test_a_file_still_being_written_is_analysed_then_replaced_once_it_grew(clips
     folder = tmp_path / "clips"
     folder.mkdir()
     growing = folder / "ch01_20261122100000.mp4"
-    remux_faststart(PETS_VIDEO, growing, packets=35)  # modified just now: half of what it will hold
+    remux_faststart(PETS_VIDEO, growing, packets=18)  # modified just now: half of what it will hold
     out = tmp_path / "out"
     result = batch(str(folder), "--out", str(out))
     assert result.returncode == 0, result.stderr

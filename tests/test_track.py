@@ -8,12 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from tests.helpers import detections
+from tests.helpers import detections, pets_calibration_document
+from vision.config.calibration_file import OpenCVCalibration, projector_from_calibration
+from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, Tracks
 from vision.perception.track import Tracker, TrackerSettings, build_tracker, frames_for_seconds
 
 ULTRALYTICS = pytest.mark.needs_ultralytics
 KINDS = [
+    "floor",
     "bytetrack",
     "botsort",
     pytest.param("ultralytics-bytetrack", marks=ULTRALYTICS),
@@ -25,8 +28,14 @@ BUFFER_FRAMES = frames_for_seconds(BUFFER_S, FPS)  # 5
 PERSON = [300.0, 100.0, 340.0, 200.0]  # a 40x100 px box
 
 
-def tracker(kind: str, buffer_s: float = BUFFER_S) -> Tracker:
-    return build_tracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=FPS)
+def pets_projector() -> GroundProjector:
+    """PETS View 001's calibration: the floor tracker's, which needs one."""
+    return projector_from_calibration(OpenCVCalibration.model_validate(pets_calibration_document()))
+
+
+def tracker(kind: str, buffer_s: float = BUFFER_S, fps: float = FPS) -> Tracker:
+    projector = pets_projector() if kind == "floor" else None
+    return build_tracker(TrackerSettings(kind=kind, track_buffer_s=buffer_s), analysis_fps=fps, projector=projector)
 
 
 def walking_apart(frame: int) -> tuple[list[float], list[float]]:
@@ -150,7 +159,7 @@ def test_an_ended_id_is_reported_once_and_never_reused(kind: str, gap_frames: in
 def test_track_buffer_is_in_seconds_at_the_analysis_rate(kind: str, fps: float) -> None:
     """A person missing for 1.8 s keeps the id with a 2 s buffer, at 5 and at 15 frames a second; 2.6 s does not."""
     for gap_s, kept in [(1.8, True), (2.6, False)]:
-        camera = build_tracker(TrackerSettings(kind=kind, track_buffer_s=2.0), analysis_fps=fps)
+        camera = tracker(kind, buffer_s=2.0, fps=fps)
         plan = [[PERSON]] * 10 + [[]] * round(gap_s * fps) + [[PERSON]] * 3
         seen = []
         for frame, boxes in enumerate(plan):

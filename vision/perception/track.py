@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
+from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, Tracks
 from vision.perception.ultralytics_env import prepare_ultralytics_environment
 
-TrackerKind = Literal["bytetrack", "botsort", "ultralytics-bytetrack", "ultralytics-botsort"]
+TrackerKind = Literal["floor", "bytetrack", "botsort", "ultralytics-bytetrack", "ultralytics-botsort"]
 TRACKER_KINDS: tuple[str, ...] = get_args(TrackerKind)
 
 
@@ -29,6 +31,7 @@ TRACKER_KINDS: tuple[str, ...] = get_args(TrackerKind)
 # the fine-tuned YOLOv8s) from a small grid (README "Accuracy"). Roboflow's BoT-SORT keeps Ultralytics' values; its
 # ByteTrack, which matches every stage with one IoU threshold, does best with a closer match.
 TUNED_THRESHOLDS = {
+    "floor": (0.5, 0.85),  # its match threshold is unused: it gates by distance on the floor (floor_track.py)
     "bytetrack": (0.5, 0.7),
     "botsort": (0.5, 0.85),
     "ultralytics-bytetrack": (0.5, 0.85),
@@ -239,8 +242,22 @@ class RoboflowTracker:
         return _tracks(detections, track_id, detection_index, ended)
 
 
-def build_tracker(settings: TrackerSettings, analysis_fps: float) -> Tracker:
-    """The tracker `settings` name, with its patience set for frames arriving at `analysis_fps`."""
+def build_tracker(settings: TrackerSettings, analysis_fps: float, projector: GroundProjector | None = None) -> Tracker:
+    """The tracker `settings` name, with its patience set for frames arriving at `analysis_fps`. `floor` needs the
+    camera's calibration (`projector`); a camera without one is tracked in the image by BoT-SORT instead."""
+    if settings.kind == "floor":
+        if projector is not None:
+            from vision.perception.floor_track import FloorTracker
+
+            return FloorTracker(
+                projector,
+                track_buffer_s=settings.track_buffer_s,
+                high_threshold=settings.high_threshold,
+                low_threshold=settings.low_threshold,
+                new_track_score=settings.new_track_score,
+                analysis_fps=analysis_fps,
+            )
+        settings = dataclasses.replace(settings, kind="botsort")
     if settings.kind.startswith("ultralytics-"):
         return UltralyticsTracker(settings, analysis_fps)
     return RoboflowTracker(settings, analysis_fps)

@@ -145,7 +145,7 @@ def _run_job(
             source=source,
             sampler=EvenTimeSampler(analysis_fps),
             detector=detector,
-            tracker=build_tracker(settings.tracker, analysis_fps),
+            tracker=build_tracker(settings.tracker, analysis_fps, projector),
             projector=projector,
             analytics=CameraAnalytics(job.camera, flow),
             sinks=sinks,

@@ -292,7 +292,7 @@ class CameraWorker(threading.Thread):
             source=source,
             sampler=EvenTimeSampler(analysis_fps),
             detector=self.detector,
-            tracker=build_tracker(settings.tracker, analysis_fps),
+            tracker=build_tracker(settings.tracker, analysis_fps, self.projector),
             projector=self.projector,
             analytics=CameraAnalytics(self.job.camera, self.flow),
             sinks=sinks,

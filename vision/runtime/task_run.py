@@ -93,7 +93,6 @@ def run_task(
     camera_run: CameraRun | None = None
     try:
         analysis_fps = task.analysis_fps or settings.analysis_fps
-        tracker = build_tracker(settings.tracker, analysis_fps)
         following: list[OwnedTracks] = []  # the chunk reads past its end while it follows tracks begun within it
         segment = Segment(
             max(0.0, task.from_s - task.lead_in_s),
@@ -106,6 +105,7 @@ def run_task(
             calibration = load_calibration(Path(task.calibration))
             check_image_size(calibration, source.info.width, source.info.height, task.path)
             projector = projector_from_calibration(calibration)
+        tracker = build_tracker(settings.tracker, analysis_fps, projector)
         start_epoch = source.info.start_time.timestamp()
         timezone = settings.flow.timezone if settings.flow else "UTC"
         table = TrackTableSink(
