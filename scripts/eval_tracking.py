@@ -104,6 +104,8 @@ def evaluate(kind: str, rate: float, found: list[Detections], projector, gt: Pat
         "IDF1": round(scores.idf1, 4),
         "HOTA": round(scores.hota, 4),
         "ID switches": scores.id_switches,
+        "FP": scores.fp,
+        "FN": scores.fn,
         "tracks": scores.num_pred_ids,
         "tracker ms/frame": round(1000 * spent / len(analysed), 3),
     }

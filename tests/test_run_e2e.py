@@ -66,7 +66,9 @@ def ground_truth() -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("fixture", "min_mota", "min_idf1", "min_hota"),
-    [("run_7fps", 0.79, 0.76, 0.57), ("run_default_fps", 0.78, 0.66, 0.54)],
+    # The default floor tracker; measured 81.3 / 85.6 / 61.6 at 7 fps and 82.4 / 86.0 / 62.9 at 5 fps (BoT-SORT in the
+    # image: 81.1 / 82.4 / 60.7 and 81.1 / 74.9 / 58.0)
+    [("run_7fps", 0.80, 0.84, 0.60), ("run_default_fps", 0.80, 0.84, 0.61)],
 )
 def test_tracking_accuracy_against_ground_truth(request, fixture, min_mota, min_idf1, min_hota):
     out: Path = request.getfixturevalue(fixture)
@@ -75,6 +77,14 @@ def test_tracking_accuracy_against_ground_truth(request, fixture, min_mota, min_
     assert scores.idf1 >= min_idf1, scores.as_dict()
     assert scores.hota >= min_hota, scores.as_dict()
     assert scores.num_pred_ids <= 3 * scores.num_gt_ids, "tracks fragment far more than people"
+
+
+def test_identity_holds_at_the_default_analysis_rate(run_7fps, run_default_fps):
+    """Analysing 5 frames a second rather than every frame costs at most 2 points of IDF1 (issue 15: it cost 11 with
+    tracking in the image, where a walker moves a box width between analysed frames)."""
+    every_frame = score_mot(PETS_GT, run_7fps / "mot" / "view001.txt", frames=analysed_frames(run_7fps))
+    default = score_mot(PETS_GT, run_default_fps / "mot" / "view001.txt", frames=analysed_frames(run_default_fps))
+    assert default.idf1 >= every_frame.idf1 - 0.02, (default.idf1, every_frame.idf1)
 
 
 def analysed_frames(out: Path) -> set[int]:

@@ -41,7 +41,8 @@ app = typer.Typer(
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 TRACKER_HELP = (
-    "Tracker: botsort (default) or bytetrack (Roboflow's, no PyTorch); ultralytics-botsort or "
+    "Tracker: floor (default: people followed on the floor plan in metres; a camera without a calibration is "
+    "tracked by botsort), botsort or bytetrack (Roboflow's, in the image, no PyTorch); ultralytics-botsort or "
     "ultralytics-bytetrack (Ultralytics', with its extra, for comparison)."
 )
 MODEL_HELP = (
@@ -187,7 +188,7 @@ def run_command(
         str | None,
         typer.Option(help="Wall-clock time of the first frame, ISO 8601 with zone (default: from the file)."),
     ] = None,
-    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "floor",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     export_mot: Annotated[bool, typer.Option(help="Also write OUT/mot/<camera>.txt in MOTChallenge format.")] = False,
     overwrite: Annotated[
@@ -357,7 +358,7 @@ def batch_command(
     analysis_fps: Annotated[
         float, typer.Option(help="Frames analysed per second of video (a site camera's own rate wins).")
     ] = 5.0,
-    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "floor",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
     overwrite: Annotated[
@@ -466,7 +467,7 @@ def serve_command(
         int | None, typer.Option(help="Inference threads (default: every CPU this process may use).")
     ] = None,
     export: Annotated[ExportChoice, typer.Option(help=".pt weights run as: auto, openvino, onnx or none.")] = "auto",
-    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "botsort",
+    tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "floor",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     flush_interval: Annotated[
         float, typer.Option(help="Seconds between writes of finished tracks' rows: the most a crash can lose.")

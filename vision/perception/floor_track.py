@@ -25,11 +25,11 @@ from vision.core.types import Detections, Tracks
 
 GATE_CHI2 = 13.8  # chi-square, 2 degrees of freedom, 99.9 %: a foot point farther than this is not this person
 MAX_WALK_MPS = 3.0  # faster than any shopper walks; bounds where a lost person can be found again
-ACCELERATION_MPS2 = 2.0  # how briskly a walker changes speed or direction (process noise)
+ACCELERATION_MPS2 = 1.0  # how briskly a walker changes speed or direction (process noise)
 FOOT_NOISE_PX = 2.0  # detector jitter of the box bottom, in pixels, plus a share of the box height
-FOOT_NOISE_OF_HEIGHT = 0.04
+FOOT_NOISE_OF_HEIGHT = 0.06
 FLOOR_NOISE_M = 0.05  # calibration error on the floor itself
-OVERLAP_WEIGHT = 0.3  # share of the match cost that image overlap takes; the rest is the floor distance
+OVERLAP_WEIGHT = 0.5  # share of the match cost that image overlap takes; the rest is the floor distance
 LOW_SCORE_GATE = 0.5  # second-stage (low-confidence) detections must fit this much better
 
 
@@ -42,6 +42,7 @@ class _FloorTrack:
     box_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # pixels per second, box centre
     last_seen_s: float = 0.0
     located: bool = False  # whether a foot point of it ever landed on the floor
+    confirmed: bool = False  # seen in two analysed frames: only then is it reported
 
 
 def _motion(dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +100,13 @@ class FloorTracker:
     def update(self, detections: Detections, image: np.ndarray | None = None, time_s: float | None = None) -> Tracks:
         now = time_s if time_s is not None else self._frames * self._frame_period
         self._frames += 1
-        dt = self._frame_period if self._time_s is None else max(now - self._time_s, 1e-3)
+        previous_s = now - self._frame_period if self._time_s is None else self._time_s
+        dt = max(now - previous_s, 1e-3)
         self._time_s = now
         # A person may be missing from frames spanning the whole buffer: from their last sighting to their return is
         # then the buffer plus one frame period (the tolerance absorbs the rounding of frame times).
         patience = self._buffer_s + self._frame_period + 1e-6
-        ended = [track.track_id for track in self._tracks if now - track.last_seen_s > patience]
+        ended = [track.track_id for track in self._tracks if now - track.last_seen_s > patience and track.confirmed]
         self._tracks = [track for track in self._tracks if now - track.last_seen_s <= patience]
         self._predict(dt)
 
@@ -115,27 +117,30 @@ class FloorTracker:
 
         high = np.flatnonzero(confidence >= self._high)
         low = np.flatnonzero(confidence < self._high)
-        unmatched_tracks = list(range(len(self._tracks)))
-        matches: list[tuple[int, int]] = []
-        for stage, candidates in enumerate((high, low)):
-            pairs = self._associate(unmatched_tracks, candidates, xyxy, floor, noise, now, strict=stage == 1)
-            matches += pairs
-            taken = {track for track, _ in pairs}
-            unmatched_tracks = [track for track in unmatched_tracks if track not in taken]
+        confirmed = [i for i, track in enumerate(self._tracks) if track.confirmed]
+        tentative = [i for i, track in enumerate(self._tracks) if not track.confirmed]
+        # ByteTrack's order: confident detections to every confirmed track (seen last frame or lost), the doubtful
+        # ones only to tracks seen last frame (a doubtful box far from anyone is clutter), then what is left of the
+        # confident ones to the tracks begun last frame; the rest begin tracks.
+        matches = self._associate(confirmed, high, xyxy, floor, noise, now, strict=False)
+        left = self._unmatched(confirmed, matches)
+        recent = [i for i in left if self._tracks[i].last_seen_s >= previous_s]
+        matches += self._associate(recent, low, xyxy, floor, noise, now, strict=True)
+        taken = {detection for _, detection in matches}
+        matches += self._associate(tentative, np.array([d for d in high if d not in taken], dtype=np.int64),
+                                   xyxy, floor, noise, now, strict=False)  # fmt: skip
+        taken = {detection for _, detection in matches}
 
-        matched_detections = {detection for _, detection in matches}
         for track_index, detection in matches:
-            self._correct(self._tracks[track_index], xyxy[detection], floor[detection], noise[detection], now)
-        born = [
-            detection
-            for detection in high
-            if detection not in matched_detections and confidence[detection] >= self._new
-        ]
-        for detection in born:
-            matches.append((len(self._tracks), detection))
-            self._tracks.append(self._birth(xyxy[detection], floor[detection], noise[detection], now))
-
+            track = self._tracks[track_index]
+            self._correct(track, xyxy[detection], floor[detection], noise[detection], now)
+            track.confirmed = True  # seen twice: reported from now on
         reported = [(self._tracks[track].track_id, usable[detection]) for track, detection in matches]
+        unseen_tentative = set(self._unmatched(tentative, matches))  # seen once, then not: clutter, forgotten
+        self._tracks = [track for i, track in enumerate(self._tracks) if i not in unseen_tentative]
+        for detection in high:
+            if detection not in taken and confidence[detection] >= self._new:
+                self._tracks.append(self._birth(xyxy[detection], floor[detection], noise[detection], now))
         reported.sort()
         track_id = np.array([pair[0] for pair in reported], dtype=np.int64)
         index = np.array([pair[1] for pair in reported], dtype=np.int64)
@@ -146,6 +151,11 @@ class FloorTracker:
             detection_index=index,
             ended_track_ids=np.array(sorted(ended), dtype=np.int64),
         )
+
+    @staticmethod
+    def _unmatched(track_indices: list[int], matches: list[tuple[int, int]]) -> list[int]:
+        matched = {track for track, _ in matches}
+        return [index for index in track_indices if index not in matched]
 
     def _measure(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each box's foot point on the floor (NaN off it) and its 2x2 covariance: the pixel jitter of the box
@@ -190,7 +200,7 @@ class FloorTracker:
         gate = GATE_CHI2 * (LOW_SCORE_GATE if strict else 1.0)
         for row, track in enumerate(tracks):
             position, covariance = track.state[:2], track.covariance[:2, :2]
-            reach = MAX_WALK_MPS * (now - track.last_seen_s) + 1.0
+            walk = MAX_WALK_MPS * (now - track.last_seen_s) + 0.5
             for column, detection in enumerate(candidates):
                 point = floor[detection]
                 if not track.located or not np.all(np.isfinite(point)):
@@ -198,6 +208,9 @@ class FloorTracker:
                         cost[row, column] = 1.0 - overlap[row, column]
                     continue
                 offset = point - position
+                # As far as a walk since the last sighting can go, plus three standard deviations of where the
+                # calibration puts this foot point (far from the camera, one pixel is many centimetres).
+                reach = walk + 3.0 * math.sqrt(np.trace(noise[detection]))
                 if offset @ offset > reach * reach:
                     continue
                 innovation = covariance + noise[detection]

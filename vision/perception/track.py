@@ -1,6 +1,8 @@
 """Multi-object tracking, one tracker per camera: the `Tracker` protocol the camera run uses, and its adapters.
 
-- BoT-SORT (the default) and ByteTrack: Roboflow's `trackers`, which need no PyTorch. BoT-SORT runs here without
+- `floor` (the default): people followed on the floor plan in metres (vision.perception.floor_track), for cameras
+  with a calibration; a camera without one is tracked by BoT-SORT.
+- BoT-SORT and ByteTrack: Roboflow's `trackers`, which need no PyTorch. BoT-SORT runs here without
   camera-motion compensation (fixed cameras) and without appearance: ByteTrack's two-stage association with its own
   IoU threshold for each stage. They are given each frame's time, so the motion model steps by the real time between
   analysed frames and a lost track is kept for a time, not a frame count.
@@ -44,7 +46,7 @@ class TrackerSettings:
     """`new_track_threshold` and `match_threshold` (1 - the least IoU of a match) default to the values tuned for
     the chosen implementation."""
 
-    kind: TrackerKind = "botsort"
+    kind: TrackerKind = "floor"
     track_buffer_s: float = 2.0
     high_threshold: float = 0.4
     low_threshold: float = 0.1
