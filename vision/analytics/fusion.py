@@ -1,0 +1,167 @@
+"""Cameras fused on the floor plan: the tracks of several cameras that share one floor frame joined into site tracks,
+one per person.
+
+Two tracks are one person when
+- they are seen by different cameras at the same time at the same place on the floor (where the views overlap), or
+- one ends and the other begins soon after, where a walk from the one's end can have reached (a person leaving one
+  view for the next, or lost by one camera's tracker and found again).
+
+Cameras' clocks disagree (an NVR channel drifts): each camera's offset from the first is estimated from the people
+seen by both, as the shift that brings their floor paths together, and reported.
+
+This is the offline pass over finished tracks (issue 20, item 2); `run`, `batch` and `serve` do not call it yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SAME_PLACE_M = 1.0  # median distance under which two cameras' simultaneous tracks are one person
+MIN_TOGETHER_S = 1.0  # how long they must be seen together
+HANDOVER_S = 3.0  # longest gap between one track's end and the next one's start that can be one person
+WALK_MPS = 2.0  # how far a person can have walked in that gap, plus SAME_PLACE_M
+SAMPLE_S = 0.2  # the common time step tracks are compared on
+MAX_OFFSET_S = 5.0  # largest clock offset searched for
+
+
+@dataclass(frozen=True, slots=True)
+class FloorPath:
+    """One camera's track on the floor: sample times (seconds, the camera's own clock) and floor points (metres)."""
+
+    camera: str
+    track: str
+    time_s: np.ndarray
+    xy: np.ndarray
+
+    def shifted(self, offset_s: float) -> FloorPath:
+        return FloorPath(self.camera, self.track, self.time_s + offset_s, self.xy)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.interp(times, self.time_s, self.xy[:, i]) for i in range(2)])
+
+
+@dataclass(slots=True)
+class SiteTracks:
+    """Which site track each camera track belongs to (site tracks numbered from 1 by first appearance), and the
+    clock offset estimated for each camera (seconds to add to its times; the first camera's is 0)."""
+
+    site_track: dict[tuple[str, str], int] = field(default_factory=dict)
+    clock_offset_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def visitors(self) -> int:
+        return len(set(self.site_track.values()))
+
+
+def _together(a: FloorPath, b: FloorPath) -> tuple[float, float]:
+    """(seconds both are seen, median distance between them then); (0, inf) when they never overlap."""
+    start, end = max(a.time_s[0], b.time_s[0]), min(a.time_s[-1], b.time_s[-1])
+    if end - start < SAMPLE_S:
+        return 0.0, float("inf")
+    times = np.arange(start, end, SAMPLE_S)
+    distance = np.linalg.norm(a.at(times) - b.at(times), axis=1)
+    return float(end - start), float(np.median(distance))
+
+
+def estimate_offset(reference: Sequence[FloorPath], other: Sequence[FloorPath]) -> float:
+    """The shift of `other`'s clock (seconds, within ±MAX_OFFSET_S) that brings its tracks closest to `reference`'s
+    for the most person-seconds (tracks within SAME_PLACE_M, weighted by how close); 0 when no shift brings any
+    together."""
+
+    def agreement(offset: float) -> float:
+        total = 0.0
+        for path in other:
+            moved = path.shifted(offset)
+            for seconds, median in (_together(r, moved) for r in reference):
+                if median < SAME_PLACE_M:  # the closer, the better: the peak is where the paths coincide
+                    total += seconds * (1.0 - median / SAME_PLACE_M)
+        return total
+
+    coarse = np.arange(-MAX_OFFSET_S, MAX_OFFSET_S + 1e-9, 0.25)
+    scores = [agreement(offset) for offset in coarse]
+    if max(scores) == 0:
+        return 0.0
+    best = float(coarse[int(np.argmax(scores))])
+    fine = np.arange(best - 0.25, best + 0.25 + 1e-9, 0.05)
+    return round(float(fine[int(np.argmax([agreement(offset) for offset in fine]))]), 2)
+
+
+class _Groups:
+    """Union-find over track indices that refuses to join two tracks of one camera seen at the same time."""
+
+    def __init__(self, paths: Sequence[FloorPath]) -> None:
+        self._paths = paths
+        self._parent = list(range(len(paths)))
+        self._members = {i: [i] for i in range(len(paths))}
+
+    def root(self, i: int) -> int:
+        while self._parent[i] != i:
+            self._parent[i] = self._parent[self._parent[i]]
+            i = self._parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> bool:
+        a, b = self.root(i), self.root(j)
+        if a == b:
+            return False
+        for x in self._members[a]:
+            for y in self._members[b]:
+                p, q = self._paths[x], self._paths[y]
+                if p.camera == q.camera and min(p.time_s[-1], q.time_s[-1]) - max(p.time_s[0], q.time_s[0]) > 0:
+                    return False  # one camera never sees one person twice at once
+        self._parent[b] = a
+        self._members[a] += self._members.pop(b)
+        return True
+
+
+def fuse(paths: Sequence[FloorPath], clock_offset_s: dict[str, float] | None = None) -> SiteTracks:
+    """Site tracks for the cameras' tracks. Clock offsets are estimated for the cameras not given in
+    `clock_offset_s` (the first camera is the reference)."""
+    cameras = list(dict.fromkeys(path.camera for path in paths))
+    offsets = dict(clock_offset_s or {})
+    if cameras:
+        offsets.setdefault(cameras[0], 0.0)
+        reference = [path for path in paths if path.camera == cameras[0]]
+        for camera in cameras[1:]:
+            if camera not in offsets:
+                offsets[camera] = estimate_offset(reference, [path for path in paths if path.camera == camera])
+    aligned = [path.shifted(offsets[path.camera]) for path in paths if len(path.time_s) > 0]
+    groups = _Groups(aligned)
+
+    together = []
+    for i, a in enumerate(aligned):
+        for j in range(i + 1, len(aligned)):
+            b = aligned[j]
+            if a.camera == b.camera:
+                continue
+            seconds, median = _together(a, b)
+            if seconds >= MIN_TOGETHER_S and median < SAME_PLACE_M:
+                together.append((median, i, j))
+    for _, i, j in sorted(together):
+        groups.join(i, j)
+
+    handovers = []
+    for i, a in enumerate(aligned):
+        for j, b in enumerate(aligned):
+            gap = b.time_s[0] - a.time_s[-1]
+            if i == j or not 0 <= gap <= HANDOVER_S:
+                continue
+            distance = float(np.linalg.norm(b.xy[0] - a.xy[-1]))
+            if distance <= SAME_PLACE_M + WALK_MPS * gap:
+                handovers.append((gap + distance / WALK_MPS, i, j))
+    followed, preceded = set(), set()
+    for _, i, j in sorted(handovers):
+        if i not in followed and j not in preceded and groups.join(i, j):
+            followed.add(i)
+            preceded.add(j)
+
+    result = SiteTracks(clock_offset_s=offsets)
+    numbers: dict[int, int] = {}
+    for index in sorted(range(len(aligned)), key=lambda k: aligned[k].time_s[0]):
+        root = groups.root(index)
+        numbers.setdefault(root, len(numbers) + 1)
+        result.site_track[(aligned[index].camera, aligned[index].track)] = numbers[root]
+    return result
