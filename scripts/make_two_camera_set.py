@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FOOTFALL_SHARED", REPO.parent / "shared"))
@@ -41,14 +42,12 @@ PETS = SHARED / "data" / "pets09-s2l1"
 FPS = 7
 WIDTH, HEIGHT = 768, 576
 
-SITE_YAML = """\
+EXAMPLE_SITE = REPO / "examples" / "pets" / "site.yaml"
+CAMERAS_YAML = """\
 version: 1
 site:
   id: pets-two-cameras
   timezone: Europe/London
-floor_plan:
-  origin: [-14.0, -16.0]
-  size_m: [20.0, 24.0]
 cameras:
   - id: left
     source: left.mp4
@@ -60,24 +59,14 @@ cameras:
     calibration: right.json
     analysis_fps: 5
     start: 2009-03-12T10:00:00+00:00  # in truth {offset_s} s later: its clock is off
-zones:
-  - name: north
-    kind: entrance
-    polygon: [[-13, -15.5], [-6, -15.5], [-6, -10], [-13, -10]]
-  - name: centre
-    polygon: [[-10, -9], [-3, -9], [-3, -3], [-10, -3]]
-  - name: south
-    kind: queue
-    polygon: [[-10, -2], [-5, -2], [-5, 6], [-10, 6]]
-lines:
-  - name: crossing
-    a: [-13, -5]
-    b: [0, -5]
-    in_side: right
-funnels:
-  - name: north-to-south
-    steps: [north, centre, south]
 """
+
+
+def site_yaml(offset_s: float) -> str:
+    """Both cameras, with the floor plan, zones, lines and funnels of the PETS example site (the same floor frame)."""
+    example = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    shared = {key: example[key] for key in ("floor_plan", "zones", "lines", "funnels")}
+    return CAMERAS_YAML.format(offset_s=offset_s) + yaml.safe_dump(shared, sort_keys=False, default_flow_style=None)
 
 
 def span(text: str) -> tuple[int, int]:
@@ -168,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = gt[np.isin(gt[:, 1], in_site)]
     np.savetxt(args.out / "gt_floor.txt", floor[:, [0, 1, 7, 8]], fmt=["%d", "%d", "%.4f", "%.4f"], delimiter=",")
     offset_s = args.offset_frames / FPS
-    (args.out / "site.yaml").write_text(SITE_YAML.format(offset_s=round(offset_s, 3)), encoding="utf-8")
+    (args.out / "site.yaml").write_text(site_yaml(round(offset_s, 3)), encoding="utf-8")
     truth = {
         "source": "PETS 2009 S2L1 View 001, frames 1-400",
         "crops_px": {"left": list(args.left), "right": list(args.right)},

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import PERSON_PT_MODEL, PETS_VIDEO, TFLITE_MODEL
 from vision.core.errors import ModelError
-from vision.evaluate import box_iou
+from vision.core.boxes import iou_xyxy
 from vision.perception import yolo
 from vision.perception.detect import BUILTIN_MODEL, DetectorSettings, YoloDetector, build_detector
 
@@ -115,7 +115,7 @@ def assert_same_predictions(ours, theirs, frames: list[np.ndarray]) -> dict[str,
         assert len(mine) == len(reference)
         if len(reference) == 0:
             continue
-        iou = box_iou(mine.xyxy.astype(np.float64), reference.xyxy.astype(np.float64))
+        iou = iou_xyxy(mine.xyxy.astype(np.float64), reference.xyxy.astype(np.float64))
         best = iou.argmax(axis=1)
         assert sorted(best.tolist()) == list(range(len(reference))), "one-to-one"
         worst_iou = min(worst_iou, float(iou.max(axis=1).min()))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.core.boxes import iou_xyxy, xywh_to_xyxy
 from vision.core.types import TrackHistory
 
 # Column layout of the array returned by load_mot_file.
@@ -160,16 +161,7 @@ class _IgnoreCounts:
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """IoU matrix between two arrays of ``x, y, w, h`` boxes, shape (len(a), len(b))."""
-    a = np.asarray(boxes_a, dtype=float).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=float).reshape(-1, 4)
-    a_x2, a_y2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    b_x2, b_y2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    overlap_w = np.minimum(a_x2[:, None], b_x2[None, :]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    overlap_h = np.minimum(a_y2[:, None], b_y2[None, :]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    intersection = np.clip(overlap_w, 0, None) * np.clip(overlap_h, 0, None)
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - intersection
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, intersection / np.where(union > 0, union, 1.0), 0.0)
+    return iou_xyxy(xywh_to_xyxy(boxes_a), xywh_to_xyxy(boxes_b))
 
 
 def score_mot(

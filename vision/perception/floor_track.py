@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from vision.core.boxes import iou_xyxy
 from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, Tracks
 
@@ -53,18 +54,6 @@ def _motion(dt: float) -> tuple[np.ndarray, np.ndarray]:
     dt2, dt3, dt4 = dt * dt, dt**3 / 2, dt**4 / 4
     noise = q * np.array([[dt4, 0, dt3, 0], [0, dt4, 0, dt3], [dt3, 0, dt2, 0], [0, dt3, 0, dt2]])
     return transition, noise
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) intersection over union of boxes given as x1, y1, x2, y2."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return intersection / np.maximum(area_a[:, None] + area_b[None, :] - intersection, 1e-9)
 
 
 class FloorTracker:
@@ -195,7 +184,7 @@ class FloorTracker:
             return []
         tracks = [self._tracks[index] for index in track_indices]
         predicted_boxes = np.array([t.box + np.tile(t.box_velocity * (now - t.last_seen_s), 2) for t in tracks])
-        overlap = box_iou(predicted_boxes, xyxy[candidates])
+        overlap = iou_xyxy(predicted_boxes, xyxy[candidates])
         cost = np.full((len(tracks), len(candidates)), np.inf)
         gate = GATE_CHI2 * (LOW_SCORE_GATE if strict else 1.0)
         for row, track in enumerate(tracks):
