@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import PERSON_PT_MODEL, PETS_VIDEO, TFLITE_MODEL
-from vision.core.errors import ModelError
 from vision.core.boxes import iou_xyxy
+from vision.core.errors import ModelError
 from vision.perception import yolo
 from vision.perception.detect import BUILTIN_MODEL, DetectorSettings, YoloDetector, build_detector
 

@@ -4,7 +4,7 @@ above (runtime, reports, workers) builds them the same way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class FlowPlan:
     timezone: str = "UTC"
     grid: GridGeometry | None = None
     plan: PlanPicture | None = None
+    clock_offsets: dict[str, float] = field(default_factory=dict)  # camera: seconds added to its times on fusion
 
 
 def camera_jobs(config: SiteConfig) -> list[CameraJob]:
@@ -100,4 +101,5 @@ def flow_plan(config: SiteConfig) -> FlowPlan:
         timezone=config.site.timezone,
         grid=grid,
         plan=plan,
+        clock_offsets={camera.id: camera.clock_offset_s for camera in config.cameras if camera.clock_offset_s},
     )

@@ -408,6 +408,13 @@ class CameraConfig(_Strict):
     calibration: FilePath | None = Field(None, description="calibration JSON, relative to the YAML file's folder")
     analysis_fps: PositiveNumber = Field(5.0, description="frames analysed per second of video")
     start: AwareDatetime | None = Field(None, description="wall-clock time of the first frame; overrides the file's")
+    clock_offset_s: float = Field(
+        0.0,
+        ge=-3600,
+        le=3600,
+        description="seconds to add to this camera's times to agree with the site's other cameras (a recorder "
+        "channel whose clock is off); the fusion of several cameras estimates what remains, within 5 s",
+    )
     recordings: str | None = Field(
         None,
         description="`footfall batch`: which recorded files are this camera's, a file-name or folder pattern such as "

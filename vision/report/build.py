@@ -65,6 +65,8 @@ class PeriodFigures:
     tables: dict[str, list[dict]] = field(default_factory=dict)
     heatmap: np.ndarray | None = None
     heatmap_tracks: int = 0
+    people: int = 0  # distinct customer tracks, or site tracks where `visitors`
+    visitors: bool = False  # the figures rest on site tracks (a multi-camera site's fusion pass), not camera tracks
     summary: dict | None = None  # the figures of a run's summary.json, suppressed, over this period
 
 
@@ -83,6 +85,7 @@ class Report:
     cameras_without_data: list[str] = field(default_factory=list)
     comparison: list[dict] | None = None
     compare_label: str | None = None
+    clock_offsets: dict[str, dict] = field(default_factory=dict)  # camera: the fusion pass's estimate, run.json
 
 
 # Which count each table's privacy rests on, and which of its columns are suppressed with it.
@@ -153,12 +156,14 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         cameras=options.cameras,
         bucket=options.bucket,
     )
+    visitors = queries.level_of(runs, scope) == "site" and runs.fused
     con = queries.connect(runs, scope)
     try:
         span = queries.data_span(con)
-        figures = PeriodFigures(label=period.label if period else "all data", span=span)
+        figures = PeriodFigures(label=period.label if period else "all data", span=span, visitors=visitors)
         if span is None:
             return figures
+        figures.people = int(con.execute("SELECT count(*) FROM track_spans").fetchone()[0])
         paths = queries.zone_sequences(con)
         tables = figures.tables
         tables["cameras"] = queries.cameras_in_view(con)
@@ -179,7 +184,7 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         tables["queue_waits"] = queries.queue_waits(con)
         bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
         figures.summary = flow_summary(
-            con, runs.site, options.min_visitors, bucket_s, paths=paths, moves=tables["transitions"]
+            con, runs.site, options.min_visitors, bucket_s, paths=paths, moves=tables["transitions"], visitors=visitors
         )
         for name, needs in _FLOOR_TABLES.items():
             if not queries.has_view(con, needs):
@@ -193,7 +198,7 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
             # beyond the grid's own size a wider kernel changes nothing visible, and only costs time
             sigma = min(options.smooth_m / float(grid["cell_m"]), float(max(grid_rows, grid_columns)))
             figures.heatmap = gaussian_filter(heatmap, sigma) if sigma > 0 else heatmap
-            figures.heatmap_tracks = sum(row["tracks"] for row in tables["cameras"])
+            figures.heatmap_tracks = figures.people
         return figures
     finally:
         con.close()
@@ -203,8 +208,8 @@ def _headline(figures: PeriodFigures) -> dict[str, tuple[float, int]]:
     """Figure name → (value, distinct tracks it rests on), for the before/after comparison."""
     tables = figures.tables
     out: dict[str, tuple[float, int]] = {}
-    tracks = sum(row["tracks"] for row in tables.get("cameras", []))
-    out["tracks"] = (tracks, tracks)
+    tracks = figures.people
+    out["visitors" if figures.visitors else "tracks"] = (tracks, tracks)
     for line in {row["line"] for row in tables.get("lines_by_hour_of_day", [])}:
         line_rows = [row for row in tables["lines_by_hour_of_day"] if row["line"] == line]
         behind = sum(row["tracks"] for row in line_rows)
@@ -329,6 +334,7 @@ def _build_report(runs: RunFolders, options: ReportOptions) -> Report:
         cameras_without_data=without_data,
         comparison=comparison,
         compare_label=compare_label,
+        clock_offsets=runs.clock_offsets() if main.visitors else {},
     )
 
 

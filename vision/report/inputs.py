@@ -15,6 +15,9 @@ from vision.core.errors import FootfallError
 Bucket = Literal["hour", "day", "week"]
 BUCKETS: tuple[str, ...] = ("hour", "day", "week")
 DATASETS = ("tracks", "events", "visits", "zone_seconds", "heatmap_cells")
+FUSED_DATASETS = DATASETS  # what the fusion pass writes under SITE_FOLDER for site tracks
+SITE_FOLDER = "site"
+Level = Literal["site", "cameras"]  # site tracks where a folder has them, or always the cameras' own tracks
 
 
 class ReportError(FootfallError):
@@ -55,20 +58,54 @@ class RunFolders:
         }
         return sorted(names)
 
-    def dataset(self, name: str) -> list[str]:
-        """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table). The
-        folder's own name is escaped: `site[ab]` names that folder, not a pattern matching `sitea`."""
-        folders = [folder / name for folder in self.folders if (folder / name).is_dir()]
+    def dataset(self, name: str, level: Level = "site") -> list[str]:
+        """Globs of one dataset's part files over every folder that has it (DuckDB reads them as one table). At the
+        `site` level a folder's site tracks (`site/`, written by the fusion pass of a multi-camera site) stand in for
+        its camera tracks; a folder without them gives its camera tracks. The folder's own name is escaped:
+        `site[ab]` names that folder, not a pattern matching `sitea`."""
+        folders = []
+        for folder in self.folders:
+            fused = folder / SITE_FOLDER / name
+            if level == "site" and name in FUSED_DATASETS and fused.is_dir():
+                folders.append(fused)
+            elif (folder / name).is_dir():
+                folders.append(folder / name)
         return [f"{duckdb_glob_literal(str(folder))}/**/*.parquet" for folder in folders]
+
+    def clock_offsets(self) -> dict[str, dict]:
+        """Per camera, the clock offsets the folders' fusion passes estimated (run.json's `fusion`): the median of
+        their medians, and the lowest and highest."""
+        found: dict[str, list[dict]] = {}
+        for folder in self.folders:
+            try:
+                fusion = json.loads((folder / "run.json").read_text(encoding="utf-8")).get("fusion") or {}
+            except (OSError, ValueError, AttributeError):
+                continue
+            for camera, figures in (fusion.get("estimated_offset_s") or {}).items():
+                if isinstance(figures, dict) and isinstance(figures.get("median"), int | float):
+                    found.setdefault(str(camera), []).append(figures)
+        return {
+            camera: {
+                "median": sorted(f["median"] for f in figures)[len(figures) // 2],
+                "min": min(f.get("min", f["median"]) for f in figures),
+                "max": max(f.get("max", f["median"]) for f in figures),
+            }
+            for camera, figures in sorted(found.items())
+        }
+
+    @property
+    def fused(self) -> bool:
+        """Whether any folder holds site tracks: its figures count a person seen by several cameras once."""
+        return any((folder / SITE_FOLDER / "tracks").is_dir() for folder in self.folders)
 
     def part_files(self) -> list[Path]:
         """Every part file of every dataset in the folders."""
         return [
             path
             for folder in self.folders
-            for name in (*DATASETS, "outages")
-            if (folder / name).is_dir()
-            for path in sorted((folder / name).rglob("*.parquet"))
+            for dataset in (*DATASETS, "outages", *(f"{SITE_FOLDER}/{name}" for name in FUSED_DATASETS))
+            if (folder / dataset).is_dir()
+            for path in sorted((folder / dataset).rglob("*.parquet"))
             if not path.name.startswith(".")
         ]
 

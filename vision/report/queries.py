@@ -9,7 +9,7 @@ from datetime import datetime
 
 import duckdb
 
-from vision.report.inputs import Bucket, RunFolders
+from vision.report.inputs import Bucket, Level, RunFolders
 
 _BUCKET_SECONDS = {"hour": 3600, "day": 86_400, "week": 604_800}
 
@@ -34,16 +34,25 @@ _DATASETS = {
 }
 
 
-def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb.DuckDBPyConnection:
+def level_of(runs: RunFolders, scope: Scope) -> Level:
+    """Site tracks (a person seen by several cameras counts once) unless the scope picks cameras: a site track
+    belongs to no one camera, so figures for some cameras come from those cameras' own tracks."""
+    return "site" if scope.cameras is None and runs.fused else "cameras"
+
+
+def connect(
+    runs: RunFolders, scope: Scope, memory_limit: str = "4GB", level: Level | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per dataset on disk holding the rows in scope, staff left out (`tracks`,
     `events`, `visits`, `zone_seconds`, `heatmap_cells`), `staff_tracks` (the staff's track samples), `track_spans`
-    (each customer track's first and last time) and the site's `zones` table."""
+    (each customer track's first and last time), `camera_spans` (the same for each camera's own tracks: the
+    per-camera figures) and the site's `zones` table. At the `site` level (by default where the folders hold site
+    tracks and no cameras are picked, see `level_of`) the datasets are the site tracks'."""
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
     con.execute(f"SET TimeZone = '{runs.site.timezone}'")
-    for name, (time_column, has_staff) in _DATASETS.items():
-        files = runs.dataset(name)
-        if not files:
-            continue
+    level = level_of(runs, scope) if level is None else level
+
+    def selection(files: list[str], time_column: str) -> str:
         where = ["true"]
         if scope.start is not None:
             where.append(f"{time_column} >= TIMESTAMPTZ '{scope.start.isoformat()}'")
@@ -53,7 +62,13 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
             listed = ", ".join("'" + camera.replace("'", "''") + "'" for camera in scope.cameras)
             where.append(f"camera IN ({listed})")
         source = f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
-        selected = f"SELECT * EXCLUDE (date) FROM {source} WHERE {' AND '.join(where)}"
+        return f"SELECT * EXCLUDE (date) FROM {source} WHERE {' AND '.join(where)}"
+
+    for name, (time_column, has_staff) in _DATASETS.items():
+        files = runs.dataset(name, level)
+        if not files:
+            continue
+        selected = selection(files, time_column)
         if has_staff:
             con.execute(f"CREATE VIEW {name} AS {selected} AND NOT staff")
         else:
@@ -73,11 +88,19 @@ def connect(runs: RunFolders, scope: Scope, memory_limit: str = "4GB") -> duckdb
             f'"end", reason FROM read_parquet({outage_files!r}, hive_partitioning = true, union_by_name = true) '
             f"WHERE {' AND '.join(where)}"
         )
-    if runs.dataset("tracks"):
+    if runs.dataset("tracks", level):
         con.execute(  # a table, not a view: many figures read it, and the tracks are scanned once for all of them
             "CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
             "count(*) AS samples FROM tracks GROUP BY camera, track"
         )
+        if level == "site" and runs.fused:
+            con.execute(
+                "CREATE TEMP TABLE camera_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
+                f"count(*) AS samples FROM ({selection(runs.dataset('tracks', 'cameras'), 't')}) WHERE NOT staff "
+                "GROUP BY camera, track"
+            )
+        else:
+            con.execute("CREATE VIEW camera_spans AS SELECT * FROM track_spans")
     zones = [(z["name"], z["kind"], float(z["area_m2"])) for z in runs.site.zones]
     con.execute("CREATE TABLE zones (zone VARCHAR, zone_kind VARCHAR, area_m2 DOUBLE)")
     if zones:
@@ -117,12 +140,12 @@ def data_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | Non
 
 
 def cameras_in_view(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Per camera: tracks, samples, first and last time."""
+    """Per camera: its own tracks, samples, first and last time."""
     return rows(
         con,
         "SELECT camera, count(*) AS tracks, sum(samples) AS samples, "
         "timezone(current_setting('TimeZone'), min(t_first)) AS first, "
-        "timezone(current_setting('TimeZone'), max(t_last)) AS last FROM track_spans GROUP BY camera ORDER BY camera",
+        "timezone(current_setting('TimeZone'), max(t_last)) AS last FROM camera_spans GROUP BY camera ORDER BY camera",
     )
 
 

@@ -19,6 +19,11 @@ from vision.report import queries
 from vision.report.inputs import Site
 
 TRACKS_NOTE = "tracks, not people: a person lost and found again counts twice"
+VISITORS_NOTE = (
+    "visitors: site tracks, one per person followed across the site's cameras (a person seen by two cameras at "
+    "once, or walking from one view into the next, counts once); a person lost by every camera and found again "
+    "still counts twice"
+)
 
 
 class Privacy:
@@ -213,10 +218,12 @@ def flow_summary(
     bucket_s: int | None = None,
     paths: list[dict] | None = None,
     moves: list[dict] | None = None,
+    visitors: bool = False,
 ) -> dict:
     """Every figure of a summary over what `con`'s views hold (see `queries.connect`), with line counts and
     occupancy per `bucket_s` (the site's when None). `paths` and `moves` are `queries.zone_sequences(con)` and
-    `queries.transitions(con)` when the caller has them already."""
+    `queries.transitions(con)` when the caller has them already. With `visitors` (the views hold site tracks) the
+    people counted are called visitors, not tracks."""
     privacy = Privacy(min_visitors)
     zone = ZoneInfo(site.timezone)
     bucket_s = int(site.settings.get("bucket_s", 60)) if bucket_s is None else bucket_s
@@ -246,10 +253,10 @@ def flow_summary(
     moves = queries.transitions(con) if moves is None else moves
     return {
         "period": None if span is None else {"start": bucket_label(span[0], zone), "end": bucket_label(span[1], zone)},
-        "tracks": {
+        ("visitors" if visitors else "tracks"): {
             "customers": privacy.hidden if privacy.hides(customers) else customers,
             "staff": privacy.hidden if privacy.hides(staff) else staff,
-            "note": TRACKS_NOTE,
+            "note": VISITORS_NOTE if visitors else TRACKS_NOTE,
         },
         "zones": zones,
         "zones_hot_to_cold": ranked,

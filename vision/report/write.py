@@ -292,8 +292,7 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
         f"Site {html.escape(report.site or '(no site)')}, time zone {html.escape(report.timezone)}; cameras "
         f"{html.escape(', '.join(report.cameras))}; period {html.escape(report.main.label)} (data {covered}); "
         f"buckets of one {options.bucket}.{_without_data(report)} Figures resting on fewer than "
-        f"{options.min_visitors} distinct tracks are shown as &lt;{options.min_visitors}. Tracks, not people: a "
-        "person lost and found again counts twice. "
+        f"{options.min_visitors} distinct tracks are shown as &lt;{options.min_visitors}. {_people_note(report)} "
         f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC from {html.escape(', '.join(report.folders))}."
     )
     return (
@@ -324,6 +323,27 @@ def _camera_view_heatmaps(report: Report, tables: dict[str, list[dict]]) -> str:
                     f"src='data:image/png;base64,{data}'><figcaption>{html.escape(str(path))}</figcaption></figure>"
                 )
     return "".join(pictures)
+
+
+def _people_note(report: Report) -> str:
+    if report.main.visitors:
+        offsets = "".join(
+            f" Camera {html.escape(camera)}'s clock was moved by {figures['median']:+.2f} s"
+            + (
+                f" ({figures['min']:+.2f} to {figures['max']:+.2f} s over the hours)"
+                if figures["min"] != figures["max"]
+                else ""
+            )
+            + " to agree with the others'."
+            for camera, figures in report.clock_offsets.items()
+            if figures.get("median") is not None
+        )
+        return (
+            "Tracks are visitors: site tracks, one per person followed across the cameras (a person seen by two "
+            "cameras at once, or walking from one view into the next, counts once); the cameras table counts each "
+            f"camera's own tracks.{offsets}"
+        )
+    return "Tracks, not people: a person lost and found again counts twice."
 
 
 def _without_data(report: Report) -> str:

@@ -276,7 +276,8 @@ def run_batch(
                 log.info("%s: %s", job.camera, camera_report.error)
             checkpoint()
         if flow is not None and settings.flow is not None:
-            report.site_outputs += write_site_outputs(out_dir, flow, settings.flow)
+            written, report.fusion = write_site_outputs(out_dir, flow, settings.flow)
+            report.site_outputs += written
     except KeyboardInterrupt:
         raise
     except FootfallError as exc:

@@ -32,7 +32,7 @@ from vision.core.processes import describe_exit, die_with_parent
 from vision.perception.detect import Detector, DetectorSettings
 from vision.runtime.batch import RunSettings
 from vision.runtime.output_folder import RUN_FILE, OutputFolder
-from vision.runtime.site_outputs import run_summary, site_description, site_flow
+from vision.runtime.site_outputs import fused_summary, site_description, site_flow
 from vision.runtime.task_run import TaskResult, run_task
 from vision.runtime.tasks import Destination, Task, plan_tasks, settings_hash
 from vision.sources.files import VideoFileSource
@@ -105,6 +105,7 @@ class BatchReport:
     workers: int = 1
     threads: int = 1
     backend: str = "local"
+    fusion: dict | None = None  # a multi-camera site's fusion pass (vision.runtime.site_fusion.FusionReport)
 
     @property
     def ok(self) -> bool:
@@ -335,9 +336,9 @@ def run_recorded(
         progress.finish()
         report.wall_s = round(time.perf_counter() - started, 3)
         if destination.local is not None and run.flow is not None and report.done + report.done_before:
-            destination.write_json(
-                "summary.json", {"site": run.flow.site_id, **run_summary(destination.local, run.flow)}
-            )
+            summary, fused = fused_summary(destination.local, run.flow)  # per site, once its tasks are done
+            report.fusion = fused[0].to_json() if fused is not None else None
+            destination.write_json("summary.json", {"site": run.flow.site_id, **summary})
         _write_record(destination, report, run, "complete" if report.ok else "failed")
     except KeyboardInterrupt:
         _write_record(destination, report, run, "interrupted")

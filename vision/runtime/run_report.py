@@ -60,6 +60,7 @@ class RunReport:
     error: str | None = None
     peak_memory_mb: float = 0.0
     site_outputs: list[str] = field(default_factory=list)
+    fusion: dict | None = None  # a multi-camera site's fusion pass (vision.runtime.site_fusion.FusionReport)
 
     def to_json(self) -> dict:
         return asdict(self)

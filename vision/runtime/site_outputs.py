@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -15,10 +16,13 @@ from vision.analytics.site import SiteFlow
 from vision.config.build import FlowPlan
 from vision.core.errors import OutputError
 from vision.core.types import TrackHistory
-from vision.report.inputs import RunFolders, site_from_description
+from vision.report.inputs import SITE_FOLDER, RunFolders, site_from_description
 from vision.sinks.atomic import atomic_output, write_json_atomic
 from vision.sinks.parquet import TrackTableSink
 from vision.sinks.pictures import heatmap_picture
+
+if TYPE_CHECKING:
+    from vision.runtime.site_fusion import FusionReport
 
 
 def site_flow(plan: FlowPlan) -> SiteFlow:
@@ -85,16 +89,18 @@ def write_site_description(out_dir: Path, plan: FlowPlan) -> list[str]:
     return written
 
 
-def run_summary(out_dir: Path, plan: FlowPlan) -> dict:
+def run_summary(out_dir: Path, plan: FlowPlan, camera: str | None = None) -> dict:
     """The figures of the run in `out_dir` (one run per folder), from the datasets it wrote, by the code that makes
-    a report's (`vision.report.summary`)."""
+    a report's (`vision.report.summary`): over its site tracks where a fusion pass wrote them, else its camera
+    tracks; or over one `camera`'s own tracks."""
     from vision.report import queries  # DuckDB: needed only here, at the end of a site run, not before its frames
     from vision.report.summary import flow_summary
 
     runs = RunFolders([out_dir], site_from_description(site_description(plan), out_dir))
-    con = queries.connect(runs, queries.Scope(None, None, None, "hour"), memory_limit="1GB")
+    scope = queries.Scope(None, None, (camera,) if camera is not None else None, "hour")
+    con = queries.connect(runs, scope, memory_limit="1GB")
     try:
-        return flow_summary(con, runs.site)
+        return flow_summary(con, runs.site, visitors=queries.level_of(runs, scope) == "site" and runs.fused)
     finally:
         con.close()
 
@@ -118,16 +124,37 @@ def summarise_tracks(out_dir: Path, plan: FlowPlan, tracks: Iterable[TrackHistor
     return run_summary(out_dir, plan)
 
 
-def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[str]:
-    """Writes summary.json and the heatmaps; returns their paths relative to `out_dir`."""
+def fused_summary(out_dir: Path, plan: FlowPlan) -> tuple[dict, tuple[FusionReport, SiteFlow] | None]:
+    """The summary of the record in `out_dir`, after the fusion pass where it holds several cameras' tracks (see
+    `vision.runtime.site_fusion`): then its figures count visitors (site tracks), `cameras` keeps each camera's own
+    figures and `fusion` says what the pass did. Also returns the pass's report and its site analytics."""
+    from vision.runtime.site_fusion import fuse_record
+
+    fused = fuse_record(out_dir, plan, plan.clock_offsets)
+    summary = run_summary(out_dir, plan)
+    if fused is not None:
+        summary["fusion"] = fused[0].to_json()
+        summary["cameras"] = {camera: run_summary(out_dir, plan, camera) for camera in fused[0].cameras}
+    return summary, fused
+
+
+def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> tuple[list[str], dict | None]:
+    """Runs the fusion pass where the record holds several cameras' tracks (see `vision.runtime.site_fusion`), then
+    writes summary.json and the heatmaps. Returns the paths written, relative to `out_dir`, and what the fusion
+    pass did (None for one camera)."""
     written: list[Path] = []
-    summary = {"site": plan.site_id, "timezone": plan.timezone, "settings": asdict(plan.settings)}
-    summary.update(run_summary(out_dir, plan))
+    summary, fused = fused_summary(out_dir, plan)
+    summary = {"site": plan.site_id, "timezone": plan.timezone, "settings": asdict(plan.settings), **summary}
+    fusion = fused[0].to_json() if fused is not None else None
+    if fused is not None:
+        written += sorted(path for path in (out_dir / SITE_FOLDER).rglob("*.parquet"))
     if plan.grid is not None:
         folder = out_dir / "heatmaps"
         grids = {camera: heatmap.person_seconds for camera, heatmap in sorted(flow.heatmaps.items())}
-        merged = flow.merged_heatmap()
+        # The site's: each person once, from the site tracks where there are several cameras.
+        merged = fused[1].merged_heatmap() if fused is not None else flow.merged_heatmap()
         grids["site"] = merged if merged is not None else np.zeros((plan.grid.rows, plan.grid.columns))
+        pictures: list[Path] = []
         for name, grid in grids.items():
             with atomic_output(folder / f"{name}.npy", "wb") as handle:
                 np.save(handle, grid)
@@ -138,8 +165,9 @@ def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> list[st
                 raise OutputError(f"could not encode the heatmap picture for {name}")
             with atomic_output(folder / f"{name}.png", "wb") as handle:
                 handle.write(encoded.tobytes())
-            written += [folder / f"{name}.npy", folder / f"{name}.json", folder / f"{name}.png"]
-        summary["heatmaps"] = {"cell_m": plan.grid.cell_m, "files": [str(p.relative_to(out_dir)) for p in written]}
+            pictures += [folder / f"{name}.npy", folder / f"{name}.json", folder / f"{name}.png"]
+        summary["heatmaps"] = {"cell_m": plan.grid.cell_m, "files": [str(p.relative_to(out_dir)) for p in pictures]}
+        written += pictures
     write_json_atomic(out_dir / "summary.json", summary)
     written.append(out_dir / "summary.json")
-    return [str(path.relative_to(out_dir)) for path in written]
+    return [str(path.relative_to(out_dir)) for path in written], fusion
