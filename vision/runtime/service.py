@@ -45,6 +45,8 @@ from vision.perception.gate import MotionGate
 from vision.perception.track import build_tracker
 from vision.runtime.batch import RunSettings, peak_memory_mb, unexpected_error
 from vision.runtime.camera_run import CameraRun
+from vision.runtime.live_fusion import STEP_S as FUSION_STEP_S
+from vision.runtime.live_fusion import LiveFusion
 from vision.runtime.model_summary import model_summary
 from vision.runtime.output_folder import RUN_FILE, OutputFolder
 from vision.runtime.preflight import open_stream
@@ -179,8 +181,10 @@ class CameraWorker(threading.Thread):
         flow: SiteFlow | None,
         storage: StorageHealth,
         wall_clock: Callable[[], float] = time.time,
+        fusion: LiveFusion | None = None,
     ) -> None:
         super().__init__(name=f"camera-{job.camera}", daemon=True)
+        self.fusion = fusion
         self.storage = storage
         self.job = job
         self.settings = settings
@@ -287,6 +291,8 @@ class CameraWorker(threading.Thread):
             events = LiveEvents(self.job.camera, settings.flow.zones, settings.flow.lines, flow_settings)
             live = LiveEventLog(self.out_dir, events, self._timezone, on_write_error=self._write_failed)
             sinks.append(live)
+        if self.fusion is not None:
+            sinks.append(self.fusion.feed(self.job.camera))
         camera_run = CameraRun(
             camera=self.job.camera,
             source=source,
@@ -495,6 +501,7 @@ class Service:
             detector = build_detector(settings.run.detector)
             self.model = model_summary(detector, settings.run.detector)
             self.detector = SharedDetector(detector)
+            self.fusion = self._live_fusion()
             self.workers = [self._worker(job) for job in jobs]
         except BaseException:
             self.folder.release(keep=False)
@@ -515,7 +522,33 @@ class Service:
             site_flow(flow_plan) if flow_plan else None,
             self.storage,
             self.wall_clock,
+            self.fusion,
         )
+
+    def _live_fusion(self) -> LiveFusion | None:
+        """Site tracks of a site with several cameras (see `vision.runtime.live_fusion`)."""
+        cameras = list(dict.fromkeys(job.camera for job in self.jobs))
+        plan = self.settings.run.flow
+        if plan is None or len(cameras) < 2:
+            return None
+        return LiveFusion(
+            self.out_dir,
+            plan,
+            cameras,
+            f"{self.run_id}-site",
+            on_write_error=lambda exc: self.storage.failed("site tracks", exc),
+            wall_clock=self.wall_clock,
+        )
+
+    def _fuse(self) -> None:
+        if self.fusion is None:
+            return
+        try:
+            self.fusion.step()
+        except FootfallError as exc:  # a full disk: said in /health; the groups wait for the next step
+            self.storage.failed("site tracks", exc)
+        except Exception:  # a bug in the fusion must not stop the cameras: they go on, their tracks are on disk
+            log.exception("the fusion of the cameras' tracks failed; the cameras' own tracks are kept")
 
     def _restart_dead_workers(self) -> None:
         """A camera thread that died (a bug no handler caught) is started again, its status carried over."""
@@ -565,6 +598,7 @@ class Service:
             },
             "model": self.model,
             "peak_memory_mb": peak_memory_mb(),
+            "fusion": self.fusion.status() if self.fusion is not None else None,
             "cameras": [
                 {
                     **asdict(status),
@@ -593,14 +627,23 @@ class Service:
                 worker.start()
             if on_started is not None:
                 on_started()
-            while not self.shutdown.wait(STATUS_INTERVAL_S):
-                self._restart_dead_workers()
-                self.checkpoint()
+            next_status = time.monotonic() + STATUS_INTERVAL_S
+            while not self.shutdown.wait(min(STATUS_INTERVAL_S, FUSION_STEP_S)):
+                self._fuse()
+                if time.monotonic() >= next_status:
+                    next_status = time.monotonic() + STATUS_INTERVAL_S
+                    self._restart_dead_workers()
+                    self.checkpoint()
         finally:
             self.shutdown.set()
             deadline = time.monotonic() + 4.0
             for worker in self.workers:
                 worker.join(timeout=max(0.0, deadline - time.monotonic()))
+            if self.fusion is not None:
+                try:
+                    self.fusion.close()
+                except Exception as exc:
+                    log.error("the last site tracks could not be written: %s", exc)
             self.stopped_at = self.wall_clock()
             try:
                 self.checkpoint()

@@ -25,6 +25,7 @@ import dataclasses
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,7 +39,7 @@ from vision.config.build import FlowPlan
 from vision.core.types import TrackHistory
 from vision.perception.anonymise import random_token
 from vision.report.inputs import SITE_FOLDER, duckdb_glob_literal
-from vision.sinks.parquet import PartitionedTableWriter, TrackTableSink, epoch_us
+from vision.sinks.parquet import FlushSchedule, PartitionedTableWriter, TrackTableSink, epoch_us
 
 SITE_CAMERA = "site"
 WINDOW_S = 3600.0
@@ -73,7 +74,7 @@ class FusionReport:
 
 
 @dataclass(slots=True)
-class _CameraTrack:
+class CameraTrack:
     camera: str
     track: str
     time_s: np.ndarray  # on the camera's own clock plus its configured offset
@@ -108,7 +109,7 @@ def needs_fusion(out_dir: Path) -> bool:
     return len(camera_partitions(out_dir)) > 1
 
 
-def merge_members(members: list[_CameraTrack], offsets: dict[str, float], name: str) -> TrackHistory:
+def merge_members(members: list[CameraTrack], offsets: dict[str, float], name: str) -> TrackHistory:
     """One site track from its camera tracks: floor positions averaged per SAMPLE_S step of the site clock (where
     two cameras see the person at once, the mean of the two); steps with no known position are dropped, unless
     none has one (a camera without a calibration)."""
@@ -157,7 +158,7 @@ class _Reader:
             "GROUP BY camera, track ORDER BY first, camera, track"
         ).fetchall()
 
-    def tracks(self, keys: list[tuple[str, str]], first_s: float, last_s: float) -> list[_CameraTrack]:
+    def tracks(self, keys: list[tuple[str, str]], first_s: float, last_s: float) -> list[CameraTrack]:
         if not keys:
             return []
         self._con.execute("CREATE OR REPLACE TEMP TABLE wanted (camera VARCHAR, track VARCHAR)")
@@ -176,7 +177,7 @@ class _Reader:
             name = str(camera[start])
             x, y = _masked(rows["x"][start:end]), _masked(rows["y"][start:end])
             found.append(
-                _CameraTrack(
+                CameraTrack(
                     camera=name,
                     track=str(track[start]),
                     time_s=rows["t_us"][start:end].astype(np.float64) / 1e6 + self._offsets.get(name, 0.0),
@@ -197,32 +198,62 @@ def _masked(values: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-class _Writer:
-    def __init__(self, folder: Path, plan: FlowPlan, configured_offsets: dict[str, float]) -> None:
+class SiteTrackWriter:
+    """Site tracks into `folder` (the record's `site/`): each group of camera tracks merged, put through the site's
+    flow analytics and written with its links. `schedule`, `remember_files` and `on_write_error` as for
+    `TrackTableSink` (the live service writes on a schedule and keeps no list of its parts)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        plan: FlowPlan,
+        configured_offsets: dict[str, float],
+        part_prefix: str = "fused",
+        schedule: FlushSchedule | None = None,
+        remember_files: bool = True,
+        on_write_error: Callable[[Exception], None] | None = None,
+    ) -> None:
         self._configured = configured_offsets
+        self._folder, self._part_prefix, self._timezone = folder, part_prefix, plan.timezone
         self.flow = SiteFlow(plan.zones, plan.lines, plan.funnels, plan.settings, ZoneInfo(plan.timezone), plan.grid)
         self.sink = TrackTableSink(
-            folder, SITE_CAMERA, "fused", with_flow=True, with_heatmap=plan.grid is not None, timezone=plan.timezone
-        )
-        self.links = {
-            camera: PartitionedTableWriter(folder / "links", camera, "fused", LINKS_SCHEMA, "t_first", plan.timezone)
-            for camera in configured_offsets
-        }
+            folder, SITE_CAMERA, part_prefix, with_flow=True, with_heatmap=plan.grid is not None,
+            timezone=plan.timezone, schedule=schedule, remember_files=remember_files, on_write_error=on_write_error,
+            after_flush=self._flush_links,
+        )  # fmt: skip
+        self.links: dict[str, PartitionedTableWriter] = {}
 
-    def write(self, members: list[_CameraTrack], offsets: dict[str, float]) -> None:
+    def _links_of(self, camera: str) -> PartitionedTableWriter:
+        writer = self.links.get(camera)
+        if writer is None:
+            writer = self.links[camera] = PartitionedTableWriter(
+                self._folder / "links", camera, self._part_prefix, LINKS_SCHEMA, "t_first", self._timezone,
+                remember_files=False,
+            )  # fmt: skip
+        return writer
+
+    def _flush_links(self) -> None:
+        for writer in self.links.values():
+            writer.flush()
+
+    def tick(self, site_time_s: float) -> None:
+        """Writes what is buffered when the schedule says so."""
+        self.sink.flush_if_due(site_time_s)
+
+    def write(self, members: list[CameraTrack], offsets: dict[str, float]) -> None:
         name = random_token()  # a fresh pseudonym: unrelated to the camera tracks' and to any other run's
         self.sink.write_track(self.flow.process(merge_members(members, offsets, name)))
-        by_camera: dict[str, list[_CameraTrack]] = defaultdict(list)
+        by_camera: dict[str, list[CameraTrack]] = defaultdict(list)
         for member in members:
             by_camera[member.camera].append(member)
         for camera, tracks in by_camera.items():
             offset = offsets.get(camera, 0.0)
-            self.links[camera].write(
+            self._links_of(camera).write(
                 pa.Table.from_arrays(
                     [
                         pa.array([t.track for t in tracks], pa.string()),
                         pa.array([name] * len(tracks), pa.string()),
-                        epoch_us([float(t.time_s[0]) - self._configured[camera] for t in tracks]),
+                        epoch_us([float(t.time_s[0]) - self._configured.get(camera, 0.0) for t in tracks]),
                         pa.array([offset] * len(tracks), pa.float64()),
                     ],
                     schema=LINKS_SCHEMA,
@@ -249,11 +280,11 @@ def fuse_record(
     reading = out_dir / f".{SITE_FOLDER}-fusing"
     shutil.rmtree(reading, ignore_errors=True)
     reader = _Reader(out_dir, configured)
-    writer = _Writer(reading, site_plan(plan), configured)
+    writer = SiteTrackWriter(reading, site_plan(plan), configured)
     reference = cameras[0]
     estimates: dict[str, list[float]] = {camera: [] for camera in cameras[1:]}
     offsets = {camera: 0.0 for camera in cameras}
-    carried: list[_CameraTrack] = []
+    carried: list[CameraTrack] = []
     spans = reader.spans
     report.camera_tracks = len(spans)
     if spans:
@@ -275,7 +306,7 @@ def fuse_record(
             tracks = carried + reader.tracks(keys, first, last)
             report.windows += 1
             _update_offsets(tracks, reference, estimates, offsets)
-            members = _fused_groups(tracks, offsets)
+            members = fused_groups(tracks, offsets)
             carried = []
             horizon = window_end - HANDOVER_S - 2 * MAX_OFFSET_S  # a later track can still join what ends after it
             for group in members:
@@ -311,7 +342,7 @@ def fuse_record(
 
 
 def _update_offsets(
-    tracks: list[_CameraTrack], reference: str, estimates: dict[str, list[float]], offsets: dict[str, float]
+    tracks: list[CameraTrack], reference: str, estimates: dict[str, list[float]], offsets: dict[str, float]
 ) -> None:
     """This window's estimate of each camera's clock against the reference camera's, where it has the evidence;
     a window without keeps the last estimate."""
@@ -327,12 +358,12 @@ def _update_offsets(
             offsets[camera] = measured
 
 
-def _fused_groups(tracks: list[_CameraTrack], offsets: dict[str, float]) -> list[list[_CameraTrack]]:
+def fused_groups(tracks: list[CameraTrack], offsets: dict[str, float]) -> list[list[CameraTrack]]:
     """The camera tracks grouped by site track; tracks with no floor position are each their own."""
     by_key = {(t.camera, t.track): t for t in tracks}
     paths = [p for p in (t.path() for t in tracks) if p is not None]
     sites = fuse(paths, offsets)
-    groups: dict[int, list[_CameraTrack]] = defaultdict(list)
+    groups: dict[int, list[CameraTrack]] = defaultdict(list)
     for key, number in sites.site_track.items():
         groups[number].append(by_key[key])
     unplaced = [[t] for t in tracks if (t.camera, t.track) not in sites.site_track]

@@ -342,8 +342,12 @@ class TrackTableSink:
         return [w for w in writers if w is not None]
 
     def write_frame(self, tracks: FloorTracks) -> None:
-        if self._schedule is not None and self._schedule.due(tracks.time_s):
-            self._schedule.reset(tracks.time_s)
+        self.flush_if_due(tracks.time_s)
+
+    def flush_if_due(self, media_s: float) -> None:
+        """Writes what is buffered when the schedule says so at this time of the footage."""
+        if self._schedule is not None and self._schedule.due(media_s):
+            self._schedule.reset(media_s)
             try:
                 for writer in self._writers():
                     writer.flush()
