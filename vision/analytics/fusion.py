@@ -3,8 +3,9 @@ one per person.
 
 Two tracks are one person when
 - they are seen by different cameras at the same time at the same place on the floor (where the views overlap), or
-- one ends and the other begins soon after, where a walk from the one's end can have reached (a person leaving one
-  view for the next, or lost by one camera's tracker and found again).
+- one ends and the other begins soon after on another camera, where a walk from the one's end can have reached (a
+  person leaving one view for the next), and that camera had not seen the person until just before (a new track
+  there is someone else: within one camera the floor tracker re-links fragments itself).
 
 Cameras' clocks disagree (an NVR channel drifts): each camera's offset from the first is estimated from the people
 seen by both, as the shift that brings their floor paths together, and reported.
@@ -126,6 +127,20 @@ def _pairs_in_time(paths: Sequence[FloorPath], slack_s: float) -> list[tuple[int
     return pairs
 
 
+def _speed(path: FloorPath, at_end: bool, span_s: float = 1.0) -> float:
+    """Walking speed (m/s) over the last (or first) `span_s` of a path; 0 for a single sample."""
+    times = path.time_s
+    if len(times) < 2:
+        return 0.0
+    if at_end:
+        k = max(0, int(np.searchsorted(times, times[-1] - span_s)) - 1)
+        seconds, metres = times[-1] - times[k], np.linalg.norm(path.xy[-1] - path.xy[k])
+    else:
+        k = min(len(times) - 1, int(np.searchsorted(times, times[0] + span_s)))
+        seconds, metres = times[k] - times[0], np.linalg.norm(path.xy[k] - path.xy[0])
+    return float(metres / seconds) if seconds > 0 else 0.0
+
+
 class _Groups:
     """Union-find over track indices that refuses to join two tracks of one camera seen at the same time."""
 
@@ -139,6 +154,11 @@ class _Groups:
             self._parent[i] = self._parent[self._parent[i]]
             i = self._parent[i]
         return i
+
+    def last_seen_by(self, i: int, camera: str) -> float:
+        """When the camera last saw the person of track i's group (-inf: never)."""
+        ends = [self._paths[k].time_s[-1] for k in self._members[self.root(i)] if self._paths[k].camera == camera]
+        return max(ends, default=float("-inf"))
 
     def join(self, i: int, j: int) -> bool:
         a, b = self.root(i), self.root(j)
@@ -186,14 +206,24 @@ def fuse(paths: Sequence[FloorPath], clock_offset_s: dict[str, float] | None = N
     for first, second in pairs:
         for i, j in ((first, second), (second, first)):
             a, b = aligned[i], aligned[j]
+            if a.camera == b.camera:
+                continue  # within one camera the floor tracker already re-linked what belongs together
             gap = b.time_s[0] - a.time_s[-1]
             if not 0 <= gap <= HANDOVER_S:
                 continue
             distance = float(np.linalg.norm(b.xy[0] - a.xy[-1]))
-            if distance <= SAME_PLACE_M + WALK_MPS * gap:
-                handovers.append((gap + distance / WALK_MPS, i, j))
+            if distance > SAME_PLACE_M + WALK_MPS * gap:
+                continue
+            # Beyond arm's length the gap must be crossed at about the pace either track walked: someone dawdling
+            # out of one view is not the person who appears metres away in the next a moment later.
+            pace = max(_speed(a, at_end=True), _speed(b, at_end=False))
+            if distance > SAME_PLACE_M and (distance - SAME_PLACE_M) / max(gap, SAMPLE_S) > 1.5 * pace + 0.5:
+                continue
+            handovers.append((gap + distance / WALK_MPS, i, j))
     followed, preceded = set(), set()
     for _, i, j in sorted(handovers):
+        if groups.last_seen_by(i, aligned[j].camera) >= aligned[j].time_s[0] - HANDOVER_S:
+            continue  # the person was in that camera's view until just before: a new track there is someone else
         if i not in followed and j not in preceded and groups.join(i, j):
             followed.add(i)
             preceded.add(j)
