@@ -7,7 +7,10 @@ against its floor ground truth, with and without fusing the cameras (vision.anal
 Each person is matched within 1 m on the floor, at the analysed times of the first camera (a person is where each of
 their camera tracks puts them then, averaged over the cameras that see them). Printed: MOTA, IDF1 and identity
 switches (py-motmetrics), unique visitors against the ground truth's people, and the estimated clock offset against
-the true one.
+the true one. With the run's own site tracks (`OUT/site/`), also its flow figures against the ground truth's put
+through the same analytics (as scripts/eval_flow.py does for one camera): visits, unique visitors, dwell and
+person-seconds per zone, crossings per line and zone-to-zone moves, for the site tracks and for the cameras' own
+tracks added up (what a site without fusion reports).
 """
 
 from __future__ import annotations
@@ -77,6 +80,82 @@ def score(paths: list[FloorPath], identity: dict[tuple[str, str], int], offsets:
     }
 
 
+def flow_figures(dataset: Path, out: Path, truth: np.ndarray) -> dict:
+    """Flow figures of the run's site tracks and of its cameras' tracks added up, against the ground truth's."""
+    import tempfile
+
+    from vision.config.build import flow_plan
+    from vision.config.site import load_site_config
+    from vision.core.types import TrackHistory
+    from vision.evaluate import flow_comparison
+    from vision.runtime.site_outputs import summarise_tracks
+    from vision.sources.base import EvenTimeSampler
+
+    config = load_site_config(dataset / "site.yaml")
+    sampler = EvenTimeSampler(config.cameras[0].analysis_fps)
+    analysed = [frame for frame in range(1, 401) if sampler.keep((frame - 1) / FPS)]
+    rows = truth[np.isin(truth[:, 0], analysed)]
+    people = []
+    for identity in np.unique(rows[:, 1]):
+        mine = rows[rows[:, 1] == identity]
+        mine = mine[np.argsort(mine[:, 0])]
+        frames = (mine[:, 0] - 1).astype(np.int64)
+        people.append(
+            TrackHistory("site", f"gt-{int(identity)}", START + frames / FPS, frames, np.full((len(mine), 2), np.nan),
+                         mine[:, 2:4].astype(np.float64), np.ones(len(mine), np.float32))
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="footfall-truth-") as folder:
+        expected = summarise_tracks(Path(folder), flow_plan(config), people)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    cameras = list(summary["cameras"].values())
+    added = {
+        "zones": {
+            name: {
+                "visits": sum(c["zones"][name]["visits"] for c in cameras),
+                "unique_visitors": sum(c["zones"][name]["unique_visitors"] for c in cameras),
+                "person_seconds": round(sum(c["zones"][name]["person_seconds"] for c in cameras), 3),
+                "dwell_s": {
+                    "count": sum(c["zones"][name]["dwell_s"]["count"] for c in cameras),
+                    "mean": _pooled_mean([c["zones"][name]["dwell_s"] for c in cameras]),
+                },
+            }
+            for name in expected["zones"]
+        },
+        "lines": {
+            name: {d: sum(c["lines"][name][d] for c in cameras) for d in ("in", "out")} for name in expected["lines"]
+        },
+    }
+
+    def moves(document: dict) -> int:
+        return sum(move["count"] for move in document["paths"]["transitions"])
+
+    def mean_abs_error(comparison: dict) -> float:
+        errors = [abs(row["error"]) for zone in comparison["zones"].values() for key, row in zone.items()
+                  if key in ("visits", "unique_visitors") and row["error"] is not None]  # fmt: skip
+        errors += [abs(row["error"]) for line in comparison["lines"].values() for row in line.values()]
+        return round(float(np.mean(errors)), 2)
+
+    fused, apart = flow_comparison(summary, expected), flow_comparison(added, expected)
+    return {
+        "site tracks": fused,
+        "cameras added up": apart,
+        "zone-to-zone moves": {
+            "truth": moves(expected),
+            "site tracks": moves(summary),
+            "cameras added up": sum(moves(c) for c in cameras),
+        },
+        "mean absolute error of visits, visitors and crossings": {
+            "site tracks": mean_abs_error(fused),
+            "cameras added up": mean_abs_error(apart),
+        },
+    }
+
+
+def _pooled_mean(stats: list[dict]) -> float | None:
+    count = sum(s["count"] for s in stats)
+    return round(sum((s["mean"] or 0.0) * s["count"] for s in stats) / count, 3) if count else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("set", type=Path, help="the folder scripts/make_two_camera_set.py wrote")
@@ -100,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "cameras apart": score(paths, apart, dict.fromkeys(cameras, 0.0), truth),
         "fused": score(paths, fused.site_track, fused.clock_offset_s, truth),
     }
+    if (args.out / "summary.json").is_file() and (args.out / "site").is_dir():
+        results["flow"] = flow_figures(args.set, args.out, truth)
     if (args.out / "site" / "tracks").is_dir():  # what the run itself wrote: its site tracks, on the site clock
         site = load_paths(args.out, "site/tracks")
         written = json.loads((args.out / "run.json").read_text(encoding="utf-8")).get("fusion") or {}
