@@ -65,9 +65,9 @@ class RunFolders:
         `site[ab]` names that folder, not a pattern matching `sitea`."""
         folders = []
         for folder in self.folders:
-            fused = folder / SITE_FOLDER / name
-            if level == "site" and name in FUSED_DATASETS and fused.is_dir():
-                folders.append(fused)
+            if level == "site" and name in FUSED_DATASETS and _has_site_tracks(folder):
+                if _has_parts(folder / SITE_FOLDER / name):  # a live service may not have written every one yet
+                    folders.append(folder / SITE_FOLDER / name)
             elif (folder / name).is_dir():
                 folders.append(folder / name)
         return [f"{duckdb_glob_literal(str(folder))}/**/*.parquet" for folder in folders]
@@ -96,7 +96,7 @@ class RunFolders:
     @property
     def fused(self) -> bool:
         """Whether any folder holds site tracks: its figures count a person seen by several cameras once."""
-        return any((folder / SITE_FOLDER / "tracks").is_dir() for folder in self.folders)
+        return any(_has_site_tracks(folder) for folder in self.folders)
 
     def part_files(self) -> list[Path]:
         """Every part file of every dataset in the folders."""
@@ -108,6 +108,14 @@ class RunFolders:
             for path in sorted((folder / dataset).rglob("*.parquet"))
             if not path.name.startswith(".")
         ]
+
+
+def _has_parts(dataset: Path) -> bool:
+    return next(dataset.glob("*/*/*.parquet"), None) is not None
+
+
+def _has_site_tracks(folder: Path) -> bool:
+    return _has_parts(folder / SITE_FOLDER / "tracks")
 
 
 def duckdb_glob_literal(path: str) -> str:

@@ -273,6 +273,7 @@ def fuse_record(
     tracks (a one-camera site is reported on its camera tracks, as it always was)."""
     cameras = camera_partitions(out_dir)
     if len(cameras) < 2:
+        shutil.rmtree(out_dir / SITE_FOLDER, ignore_errors=True)  # an earlier run's, of other cameras: not this one's
         return None
     started = time.perf_counter()
     configured = {camera: float((configured_offsets or {}).get(camera, 0.0)) for camera in cameras}
