@@ -5,7 +5,8 @@
 The ground truth (2DMOT2015: world x, y in columns 8-9, metres) is sampled at the frames the engine analysed and
 put through the same zones, lines, thresholds and summary (vision.analytics, the Parquet sinks and
 vision.report.summary), so any difference is the engine's: detection, tracking and floor projection. Prints, per
-zone, visits, unique visitors and dwell (engine, truth, error), and per counting line the in and out crossings.
+zone, visits, unique visitors and dwell (engine, truth, error), per counting line the in and out crossings, and
+the zone-to-zone moves.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def main() -> None:
     for line, figures in comparison["lines"].items():
         for direction, row in figures.items():
             print(f"{line:<12} {direction:<16} {row['engine']!s:>9} {row['truth']!s:>9} {row['error']!s:>9}")
+    print(f"\n{'move':<29} {'engine':>9} {'truth':>9} {'error':>9}")
+    for move, row in comparison["moves"].items():
+        print(f"{move:<29} {row['engine']!s:>9} {row['truth']!s:>9} {row['error']!s:>9}")
 
 
 if __name__ == "__main__":

@@ -396,8 +396,9 @@ def ground_truth_tracks(
 
 
 def flow_comparison(engine_summary: dict, truth_summary: dict) -> dict:
-    """Per zone: visits, unique visitors and dwell (total and mean seconds); per line: in and out crossings; each
-    as engine, truth and error (engine - truth)."""
+    """Per zone: visits, unique visitors and dwell (total and mean seconds); per line: in and out crossings; per
+    zone-to-zone move (where both summaries have paths): how many; each as engine, truth and error (engine -
+    truth)."""
 
     def entry(engine: float | None, truth: float | None) -> dict:
         error = None if engine is None or truth is None else round(engine - truth, 3)
@@ -423,4 +424,18 @@ def flow_comparison(engine_summary: dict, truth_summary: dict) -> dict:
         }
         for name, truth in truth_summary["lines"].items()
     }
-    return {"zones": zones, "lines": lines}
+    moves = {}
+    if "paths" in engine_summary and "paths" in truth_summary:
+        pairs = {
+            (move["from"], move["to"])
+            for summary in (engine_summary, truth_summary)
+            for move in summary["paths"]["transitions"]
+        }
+
+        def count(summary: dict, pair: tuple[str, str]) -> int:
+            return sum(m["count"] for m in summary["paths"]["transitions"] if (m["from"], m["to"]) == pair)
+
+        moves = {
+            f"{a} → {b}": entry(count(engine_summary, (a, b)), count(truth_summary, (a, b))) for a, b in sorted(pairs)
+        }
+    return {"zones": zones, "lines": lines, "moves": moves}
