@@ -149,11 +149,9 @@ def test_the_report_says_visitors_and_keeps_each_camera(two_cameras: tuple[Path,
     )
 
 
-def test_batch_fuses_once_its_tasks_are_done_and_again_on_a_rerun(
-    two_cameras: tuple[Path, Path], tmp_path: Path
-) -> None:
-    dataset, run_out = two_cameras
-    clips = tmp_path / "clips"
+def batch_inputs(dataset: Path, folder: Path) -> tuple[Path, Path]:
+    """(the footage folder, the site file) of a batch over the two-camera set: each camera claims its files by name."""
+    clips = folder / "clips"
     clips.mkdir()
     for camera in ("left", "right"):
         (clips / f"{camera}_20090312100000.mp4").symlink_to(dataset / f"{camera}.mp4")
@@ -163,11 +161,20 @@ def test_batch_fuses_once_its_tasks_are_done_and_again_on_a_rerun(
             f"    source: {camera}.mp4\n",
             f"    source: rtsp://nvr.example/{camera}\n    recordings: '{camera}_*.mp4'\n",
         )
-    text = text.replace("    start: 2009-03-12T10:00:00+00:00  # in truth", "    # in truth").replace(
-        "    start: 2009-03-12T10:00:00+00:00\n", ""
-    )
-    site = dataset / "batch-site.yaml"
+    text = text.replace("    start: 2009-03-12T10:00:00+00:00  # in truth", "    # in truth")
+    text = text.replace("    start: 2009-03-12T10:00:00+00:00\n", "")
+    site = folder / "batch-site.yaml"
+    for camera in ("left", "right"):
+        text = text.replace(f"calibration: {camera}.json", f"calibration: {dataset / camera}.json")
     site.write_text(text + "recordings:\n  timezone: UTC\n")
+    return clips, site
+
+
+def test_batch_fuses_once_its_tasks_are_done_and_again_on_a_rerun(
+    two_cameras: tuple[Path, Path], tmp_path: Path
+) -> None:
+    dataset, run_out = two_cameras
+    clips, site = batch_inputs(dataset, tmp_path)
     out = tmp_path / "out"
     arguments = ["batch", "--model", str(TFLITE_MODEL), str(clips), "--site", str(site), "--out", str(out),
                  "--workers", "1", "--chunk-minutes", "0"]  # fmt: skip
@@ -196,3 +203,17 @@ def test_a_one_camera_site_has_no_site_tracks_and_counts_tracks(pets_site_run: t
     assert not (out / "site").exists() and "fusion" not in summary and "cameras" not in summary
     assert summary["tracks"]["customers"] > 0 and "visitors" not in summary
     assert json.loads((out / "run.json").read_text())["fusion"] is None
+
+
+def test_batch_on_ray_fuses_as_the_local_batch_does(two_cameras: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset, run_out = two_cameras
+    clips, site = batch_inputs(dataset, tmp_path)
+    out = tmp_path / "out"
+    result = footfall("batch", "--model", str(TFLITE_MODEL), str(clips), "--site", str(site), "--out", str(out),
+                      "--backend", "ray", "--workers", "2", "--chunk-minutes", "0")  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    record = json.loads((out / "run.json").read_text())
+    assert record["backend"] == "ray" and record["fusion"]["site_tracks"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    expected = json.loads((run_out / "summary.json").read_text())
+    assert summary["visitors"] == expected["visitors"] and summary["zones"] == expected["zones"]
