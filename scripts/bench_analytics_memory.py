@@ -178,7 +178,10 @@ def main() -> None:
     for hours in (1, 24):
         command = [sys.executable, __file__, "--hours", str(hours), "--tracks-per-hour", str(args.tracks_per_hour)]
         command += ["--fps", str(args.fps), "--cameras", str(args.cameras)]
-        result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        finished = subprocess.run(command, capture_output=True, text=True)
+        if finished.returncode != 0:
+            sys.exit(f"the {hours} h measurement failed:\n{finished.stderr}")
+        result = json.loads(finished.stdout)
         print(
             f"{result['hours']:>3g} h of site time, {result['tracks']:>6} tracks, {result['frames']:>7} frames "
             f"({result['feeding_s']} s): peak {result['peak_mb']} MB (+{result['growth_mb']} MB while feeding), "
