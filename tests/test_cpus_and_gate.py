@@ -90,7 +90,7 @@ def test_gate_sleeps_on_a_noisy_empty_scene_and_wakes_for_people() -> None:
 def test_gate_decides_detection_with_tracks_and_the_longest_skip() -> None:
     frames = pets_frames(1)
     empty = frames[0]
-    gate = MotionGate(GateSettings(max_skip_s=10.0))
+    gate = MotionGate(GateSettings(max_skip_s=10.0))  # the longest skip set long, to see the motion test alone
     assert gate.needs_detection(empty, 0.0, tracking=False)  # the first frame
     assert not gate.needs_detection(empty, 0.2, tracking=False)
     assert gate.needs_detection(empty, 0.4, tracking=True), "someone is tracked: always detect"
@@ -154,8 +154,8 @@ def test_gating_skips_the_empty_scene_and_changes_no_result(tmp_path: Path) -> N
     gated, ungated = records["--gate"], records["--no-gate"]
     assert gated["frames_analysed"] == ungated["frames_analysed"] == 22 * 5
     assert ungated["frames_gated"] == 0
-    # 12 s of empty scene at 5 fps, less the first frame, the frames while the last track fades (2 s buffer), and
-    # the longest-skip checks every 10 s
-    assert 40 <= gated["frames_gated"] <= 55, gated["frames_gated"]
+    # 12 s of empty scene at 5 fps (60 frames), less the first frame, the frames while the last track fades (2 s
+    # buffer) and one look a second whatever the motion test says (the longest skip, 1 s): measured 38
+    assert 32 <= gated["frames_gated"] <= 44, gated["frames_gated"]
     assert gated["detections"] < ungated["detections"] or gated["detections"] == ungated["detections"]
     assert tables["--gate"].equals(tables["--no-gate"]), "the same people at the same places and times"

@@ -24,7 +24,7 @@ from vision.core.ids import default_camera_id
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.perception.detect import DEFAULT_MODEL, DetectorSettings, build_detector
 from vision.perception.export import ExportChoice
-from vision.perception.gate import DEFAULT_MAX_SKIP_S, DEFAULT_MIN_AREA_PX, GateSettings
+from vision.perception.gate import DEFAULT_MAX_SKIP_S, GateSettings
 from vision.perception.track import TrackerKind, TrackerSettings
 from vision.runtime.batch import RunSettings, run_batch, unexpected_error
 from vision.runtime.preflight import check_live_job, check_site_files
@@ -206,8 +206,13 @@ def run_command(
         typer.Option(help="Skip the detector on frames where nothing moved and nobody is tracked (see README: Speed)."),
     ] = True,
     gate_min_area: Annotated[
-        float, typer.Option(help="Changed pixels (full-size frame) that count as movement for --gate.")
-    ] = DEFAULT_MIN_AREA_PX,
+        float | None,
+        typer.Option(
+            help="Changed pixels (full-size frame) that count as movement for --gate (default: 800 on a 768x576 "
+            "picture, in proportion on others; with a calibration, a tenth of a person where the change is, at most "
+            "that)."
+        ),
+    ] = None,
     gate_max_skip: Annotated[
         float, typer.Option(help="With --gate, seconds after which the detector looks again anyway.")
     ] = DEFAULT_MAX_SKIP_S,

@@ -151,7 +151,7 @@ def _run_job(
             sinks=sinks,
             progress=progress,
             frame_observers=[image_heatmap],
-            gate=MotionGate(settings.gate),
+            gate=MotionGate(settings.gate, projector),
         )
         camera_run.run()
         report.status = "complete"

@@ -28,6 +28,8 @@ from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.sinks.base import Sink
 from vision.sources.base import EvenTimeSampler, FrameSource
 
+NEW_TRACK_SCORE = 0.5  # a detection this sure can start a track (the trackers' default): look again next frame
+
 logger = logging.getLogger(__name__)
 
 READ_AHEAD_FRAMES = 4
@@ -107,17 +109,20 @@ class CameraRun:
         try:
             frames = prefetch(source.frames(self.camera, self.sampler), depth=self.read_ahead)
             first_pts: float | None = None
+            seen_someone = False
             waited_from = time.perf_counter()
             with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens
                 for frame in frames:
                     now = time.perf_counter()
                     timings.decode_s += now - waited_from
-                    if self.gate is None or self.gate.needs_detection(frame.image, frame.time_s, self.tracker.tracking):
+                    busy = self.tracker.tracking or seen_someone  # someone found once is confirmed when seen again
+                    if self.gate is None or self.gate.needs_detection(frame.image, frame.time_s, busy):
                         detections = self.detector(frame.image)
                     else:
                         detections = Detections.empty()
                         stats.frames_gated += 1
                     after_detect = time.perf_counter()
+                    seen_someone = bool((detections.confidence >= NEW_TRACK_SCORE).any())
                     tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
                     after_track = time.perf_counter()
                     names = self.pseudonyms.assign(tracks.track_id)

@@ -303,7 +303,7 @@ class CameraWorker(threading.Thread):
             analytics=CameraAnalytics(self.job.camera, self.flow),
             sinks=sinks,
             frame_observers=[self],
-            gate=MotionGate(settings.gate),
+            gate=MotionGate(settings.gate, self.projector),
             read_ahead=0,
         )
         with self._lock:

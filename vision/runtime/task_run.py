@@ -125,7 +125,7 @@ def run_task(
             projector=projector,
             analytics=CameraAnalytics(task.camera, flow),
             sinks=[owned],
-            gate=MotionGate(settings.gate),
+            gate=MotionGate(settings.gate, projector),
         )
         partial, error = False, None
         try:
