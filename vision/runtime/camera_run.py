@@ -28,7 +28,7 @@ from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.sinks.base import Sink
 from vision.sources.base import EvenTimeSampler, FrameSource
 
-NEW_TRACK_SCORE = 0.5  # a detection this sure can start a track (the trackers' default): look again next frame
+SURE_SCORE = 0.4  # a detection this sure is matched first by the trackers (their high-score split): look again next frame
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class CameraRun:
                         detections = Detections.empty()
                         stats.frames_gated += 1
                     after_detect = time.perf_counter()
-                    seen_someone = bool((detections.confidence >= NEW_TRACK_SCORE).any())
+                    seen_someone = bool((detections.confidence >= SURE_SCORE).any())
                     tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
                     after_track = time.perf_counter()
                     names = self.pseudonyms.assign(tracks.track_id)
