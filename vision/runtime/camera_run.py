@@ -28,7 +28,7 @@ from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.sinks.base import Sink
 from vision.sources.base import EvenTimeSampler, FrameSource
 
-SURE_SCORE = 0.4  # a detection this sure is matched first by the trackers (their high-score split): look again next frame
+SURE_SCORE = 0.4  # matched first by the trackers (their high-score split): look again at the next frame
 
 logger = logging.getLogger(__name__)
 
