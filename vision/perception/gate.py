@@ -67,6 +67,7 @@ class MotionGate:
         self._last_detected_s: float | None = None
         self._weights: np.ndarray | None = None  # per small pixel: the share of the threshold one changed pixel is
         self._latest: np.ndarray | None = None
+        self._tracked_picture: np.ndarray | None = None  # the last picture seen while tracking, shrunk only if needed
 
     def _small(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         height, width = image.shape[:2]
@@ -105,6 +106,9 @@ class MotionGate:
         pixel a frame, and a metre by the time the detector looks again."""
         small, scale = self._small(image)
         self._latest = small
+        if self._tracked_picture is not None:
+            self._previous, _ = self._small(self._tracked_picture)
+            self._tracked_picture = None
         reference = self._previous
         if reference is None or reference.shape != small.shape:
             height, width = image.shape[:2]
@@ -122,7 +126,7 @@ class MotionGate:
             return True
         if tracking:  # no motion test: it cannot change the answer; the picture becomes the reference all the same
             self._last_detected_s = time_s
-            self._previous, _ = self._small(image)
+            self._tracked_picture = image  # kept, not shrunk: only the last one before tracking ends is ever needed
             return True
         due = self._last_detected_s is None or time_s - self._last_detected_s >= self.settings.max_skip_s
         if self.moved(image) or due:

@@ -104,11 +104,6 @@ def camera_partitions(out_dir: Path) -> list[str]:
     return sorted(path.name.removeprefix("camera=") for path in folder.glob("camera=*") if path.is_dir())
 
 
-def needs_fusion(out_dir: Path) -> bool:
-    """Whether the record holds the tracks of more than one camera."""
-    return len(camera_partitions(out_dir)) > 1
-
-
 def merge_members(members: list[CameraTrack], offsets: dict[str, float], name: str) -> TrackHistory:
     """One site track from its camera tracks: floor positions averaged per SAMPLE_S step of the site clock (where
     two cameras see the person at once, the mean of the two); steps with no known position are dropped, unless
@@ -127,11 +122,11 @@ def merge_members(members: list[CameraTrack], offsets: dict[str, float], name: s
         return np.bincount(inverse, weights=values, minlength=len(unique)) / counts
 
     floor = np.column_stack([mean(xy[:, 0]), mean(xy[:, 1])]) if known.any() else np.full((len(unique), 2), np.nan)
-    first_time = np.bincount(inverse, weights=times, minlength=len(unique)) / counts
+    mean_time = mean(times)
     return TrackHistory(
         camera=SITE_CAMERA,
         track=name,
-        time_s=first_time,
+        time_s=mean_time,
         frame=np.full(len(unique), -1, np.int64),
         foot_uv=np.full((len(unique), 2), np.nan),
         floor_xy=floor,
