@@ -216,6 +216,15 @@ def run_command(
     gate_max_skip: Annotated[
         float, typer.Option(help="With --gate, seconds after which the detector looks again anyway.")
     ] = DEFAULT_MAX_SKIP_S,
+    detection_plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--whole-frame",
+            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
+            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
+            "--whole-frame: the whole frame, one call each.",
+        ),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Detect and track people in footage and write anonymised floor trajectories to OUT."""
@@ -250,6 +259,7 @@ def run_command(
             flow=plan,
             flush_interval_s=flush_interval,
             gate=GateSettings(enabled=gate, min_area_px=gate_min_area, max_skip_s=gate_max_skip),
+            detection_plan=detection_plan,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -366,6 +376,15 @@ def batch_command(
     tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "floor",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
+    detection_plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--whole-frame",
+            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
+            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
+            "--whole-frame: the whole frame, one call each.",
+        ),
+    ] = True,
     overwrite: Annotated[
         bool, typer.Option(help="Replace what OUT holds from a batch with other settings (else that is refused).")
     ] = False,
@@ -398,6 +417,7 @@ def batch_command(
                 analysis_fps=analysis_fps,
                 flow=flow_plan(config) if config is not None else None,
                 gate=GateSettings(enabled=gate),
+                detection_plan=detection_plan,
             ),
             workers=workers,
             chunk_s=chunk_minutes * 60 if chunk_minutes > 0 else None,
@@ -478,6 +498,15 @@ def serve_command(
         float, typer.Option(help="Seconds between writes of finished tracks' rows: the most a crash can lose.")
     ] = 60.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
+    detection_plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan/--whole-frame",
+            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
+            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
+            "--whole-frame: the whole frame, one call each.",
+        ),
+    ] = True,
     health: Annotated[
         str, typer.Option(help="Address of /health and /metrics, HOST:PORT (port 0: any free port).")
     ] = "127.0.0.1:8765",
@@ -516,6 +545,7 @@ def serve_command(
                 flow=flow_plan(site_config),
                 flush_interval_s=flush_interval,
                 gate=GateSettings(enabled=gate),
+                detection_plan=detection_plan,
             ),
             stream=StreamSettings(
                 transport=transport,  # type: ignore[arg-type]

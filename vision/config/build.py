@@ -30,6 +30,7 @@ class CameraJob:
     calibration: Path | None = None
     analysis_fps: float | None = None
     start: datetime | None = None
+    detection_region: tuple[tuple[float, float], ...] | None = None  # image pixels where people can be
 
     def __post_init__(self) -> None:
         check_camera_id(self.camera)
@@ -53,7 +54,14 @@ class FlowPlan:
 
 def camera_jobs(config: SiteConfig) -> list[CameraJob]:
     return [
-        CameraJob(camera.source, camera.id, camera.calibration, camera.analysis_fps, camera.start)
+        CameraJob(
+            camera.source,
+            camera.id,
+            camera.calibration,
+            camera.analysis_fps,
+            camera.start,
+            tuple((float(x), float(y)) for x, y in camera.detection_region) if camera.detection_region else None,
+        )
         for camera in config.cameras
     ]
 

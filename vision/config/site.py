@@ -137,6 +137,7 @@ Number = Annotated[float, BeforeValidator(_number_not_text), Field(allow_inf_nan
 PositiveNumber = Annotated[Number, Field(gt=0)]
 WholeNumber = Annotated[int, BeforeValidator(_number_not_text)]
 Point = Annotated[tuple[Number, Number], BeforeValidator(_pair("a point is [x, y] in metres"))]
+ImagePoint = Annotated[tuple[Number, Number], BeforeValidator(_pair("an image point is [x, y] in pixels"))]
 Size = Annotated[tuple[PositiveNumber, PositiveNumber], BeforeValidator(_pair("a size is [width, depth] in metres"))]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Name = Annotated[str, AfterValidator(_name)]
@@ -415,6 +416,11 @@ class CameraConfig(_Strict):
         description="seconds to add to this camera's times to agree with the site's other cameras (a recorder "
         "channel whose clock is off); the fusion of several cameras estimates what remains, within 5 s",
     )
+    detection_region: list[ImagePoint] | None = Field(
+        None,
+        description="where people can be in this camera's picture: corners in pixels of its frames, in order around "
+        "the edge; the detector looks only there (default: worked out from the calibration and the floor area)",
+    )
     recordings: str | None = Field(
         None,
         description="`footfall batch`: which recorded files are this camera's, a file-name or folder pattern such as "
@@ -427,6 +433,15 @@ class CameraConfig(_Strict):
         if not value.strip():
             raise ValueError("must not be empty; give a video file, an image-sequence folder or a stream URL")
         return value if is_url(value) else str(resolve_path(value, _base(info)))
+
+    @field_validator("detection_region")
+    @classmethod
+    def _region_polygon(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if value is None:
+            return None
+        if any(x < 0 or y < 0 for x, y in value):
+            raise ValueError("image points are pixels from the picture's top-left corner: none can be negative")
+        return simple_polygon(value)
 
     @field_validator("calibration")
     @classmethod
@@ -455,6 +470,29 @@ def _camera_list(value: list[str] | None) -> list[str] | None:
 CameraList = Annotated[list[str] | None, AfterValidator(_camera_list)]
 
 
+def simple_polygon(value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The corners of a simple polygon (a closing corner equal to the first dropped); ValueError says what is wrong."""
+    import shapely
+    from shapely.validation import explain_validity
+
+    corners = list(value)
+    if len(corners) > 1 and corners[0] == corners[-1]:
+        corners = corners[:-1]  # a closing point equal to the first is allowed, and dropped
+    if len(corners) < 3:
+        raise ValueError(f"a polygon needs at least 3 corners, got {len(corners)}")
+    if shapely.MultiPoint(corners).convex_hull.area <= _MIN_AREA_M2:
+        raise ValueError("the polygon has no area (its corners lie on one line or on one point)")
+    polygon = shapely.Polygon(corners)
+    if not polygon.is_valid or polygon.area <= _MIN_AREA_M2:
+        reason = explain_validity(polygon)
+        where = re.search(r"\[(\S+) (\S+)\]", reason)
+        near = f" near ({float(where[1]):g}, {float(where[2]):g})" if where else ""
+        if "intersection" in reason.lower() or polygon.area <= _MIN_AREA_M2:
+            raise ValueError(f"the polygon intersects itself{near}; list its corners in order around the edge")
+        raise ValueError(f"not a simple polygon ({reason}); list its corners in order around the edge")
+    return corners
+
+
 class ZoneConfig(_Strict):
     name: Name
     kind: ZoneKind = "area"
@@ -464,25 +502,7 @@ class ZoneConfig(_Strict):
     @field_validator("polygon")
     @classmethod
     def _simple_polygon(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        import shapely
-        from shapely.validation import explain_validity
-
-        corners = list(value)
-        if len(corners) > 1 and corners[0] == corners[-1]:
-            corners = corners[:-1]  # a closing point equal to the first is allowed, and dropped
-        if len(corners) < 3:
-            raise ValueError(f"a polygon needs at least 3 corners, got {len(corners)}")
-        if shapely.MultiPoint(corners).convex_hull.area <= _MIN_AREA_M2:
-            raise ValueError("the polygon has no area (its corners lie on one line or on one point)")
-        polygon = shapely.Polygon(corners)
-        if not polygon.is_valid or polygon.area <= _MIN_AREA_M2:
-            reason = explain_validity(polygon)
-            where = re.search(r"\[(\S+) (\S+)\]", reason)
-            near = f" near ({float(where[1]):g}, {float(where[2]):g})" if where else ""
-            if "intersection" in reason.lower() or polygon.area <= _MIN_AREA_M2:
-                raise ValueError(f"the polygon intersects itself{near}; list its corners in order around the edge")
-            raise ValueError(f"not a simple polygon ({reason}); list its corners in order around the edge")
-        return corners
+        return simple_polygon(value)
 
     def counts_on(self, camera: str) -> bool:
         return self.cameras is None or camera in self.cameras

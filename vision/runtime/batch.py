@@ -21,7 +21,9 @@ from vision.core.errors import FootfallError, OutputError, SourceTruncatedError
 from vision.core.flow import FlowSettings
 from vision.core.ids import redact_url
 from vision.perception.detect import Detector, DetectorSettings
+from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import GateSettings, MotionGate
+from vision.perception.regions import FloorBox
 from vision.perception.track import TrackerSettings, build_tracker
 from vision.runtime.camera_run import CameraRun
 from vision.runtime.model_summary import model_summary
@@ -56,6 +58,7 @@ class RunSettings:
     flow: FlowPlan | None = None
     flush_interval_s: float = 60.0
     gate: GateSettings = field(default_factory=GateSettings)
+    detection_plan: bool = True  # crops, paired frames and far-field tiles per camera; False: the whole frame
 
     def __post_init__(self) -> None:
         EvenTimeSampler(self.analysis_fps)  # validates the rate
@@ -99,6 +102,7 @@ def _run_job(
             stats = camera_run.stats
             report.detections, report.tracks, report.staff_tracks = stats.detections, stats.tracks, stats.staff_tracks
             report.frames_gated = stats.frames_gated
+            report.detection_plan = stats.detection_plan
             report.media_seconds_analysed, report.timings = stats.media_seconds_analysed, stats.timings
         if source is not None:
             counters = source.counters
@@ -144,7 +148,13 @@ def _run_job(
             camera=job.camera,
             source=source,
             sampler=EvenTimeSampler(analysis_fps),
-            detector=detector,
+            detector=planned_detector(
+                detector,
+                projector,
+                FloorBox.of_grid(flow.grid if flow else None),
+                job.detection_region,
+                settings.detection_plan,
+            ),
             tracker=build_tracker(settings.tracker, analysis_fps, projector),
             projector=projector,
             analytics=CameraAnalytics(job.camera, flow),

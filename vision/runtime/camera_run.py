@@ -20,6 +20,7 @@ from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, FloorTracks, Frame
 from vision.perception.anonymise import TrackPseudonyms
 from vision.perception.detect import Detector
+from vision.perception.detection_plan import PlannedDetector
 from vision.perception.gate import MotionGate
 from vision.perception.project import foot_and_floor
 from vision.perception.track import Tracker
@@ -58,6 +59,7 @@ class CameraRunStats:
     staff_tracks: int = 0
     media_seconds_analysed: float = 0.0
     timings: StageTimings = field(default_factory=StageTimings)
+    detection_plan: dict | None = None  # the detector's plan for this camera (vision.perception.detection_plan)
 
 
 class FrameObserver(Protocol):
@@ -99,16 +101,17 @@ class CameraRun:
         self.read_ahead = read_ahead
         self.stats = CameraRunStats()
         self.published: list[Path] = []
+        self._first_pts: float | None = None
+        self._frame_period = 1.0
 
     def run(self) -> None:
         """Analyses the source to its end. Whatever the source or a stage raises is raised here, after the frames
         before it were handed on; `close` then keeps what was analysed."""
         source, stats, timings = self.source, self.stats, self.stats.timings
-        frame_period = 1.0 / min(self.sampler.fps, source.info.nominal_fps or self.sampler.fps)
+        self._frame_period = 1.0 / min(self.sampler.fps, source.info.nominal_fps or self.sampler.fps)
         self.progress.start(self.camera, source.info.frame_count)
         try:
             frames = prefetch(source.frames(self.camera, self.sampler), depth=self.read_ahead)
-            first_pts: float | None = None
             seen_someone = False
             waited_from = time.perf_counter()
             with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens
@@ -116,49 +119,70 @@ class CameraRun:
                     now = time.perf_counter()
                     timings.decode_s += now - waited_from
                     busy = self.tracker.tracking or seen_someone  # someone found once is confirmed when seen again
+                    if busy and isinstance(self.detector, PlannedDetector) and self.detector.pairs(frame.image):
+                        # every frame goes to the detector while someone is tracked: two share one model call
+                        following = next(frames, None)
+                        if following is not None:
+                            if self.gate is not None:
+                                self.gate.needs_detection(frame.image, frame.time_s, True)
+                                self.gate.needs_detection(following.image, following.time_s, True)
+                            found, found_next = self.detector.detect_pair(frame.image, following.image)
+                            half = (time.perf_counter() - now) / 2
+                            self._analyse(frame, found, half)
+                            seen_someone = self._analyse(following, found_next, half)
+                            waited_from = time.perf_counter()
+                            continue
                     if self.gate is None or self.gate.needs_detection(frame.image, frame.time_s, busy):
                         detections = self.detector(frame.image)
                     else:
                         detections = Detections.empty()
                         stats.frames_gated += 1
-                    after_detect = time.perf_counter()
-                    seen_someone = bool((detections.confidence >= SURE_SCORE).any())
-                    tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
-                    after_track = time.perf_counter()
-                    names = self.pseudonyms.assign(tracks.track_id)
-                    ended = self.pseudonyms.forget(tracks.ended_track_ids)
-                    foot, floor_xy = foot_and_floor(self.projector, tracks)
-                    floor_tracks = FloorTracks(
-                        camera=frame.camera,
-                        frame_index=frame.index,
-                        time_s=frame.time_s,
-                        track=names,
-                        track_id=tracks.track_id,
-                        xyxy=tracks.xyxy,
-                        foot_uv=foot,
-                        floor_xy=floor_xy,
-                        confidence=tracks.confidence,
-                        ended_tracks=ended,
-                    )
-                    after_project = time.perf_counter()
-                    self._hand_on(floor_tracks)
-                    for observer in self.frame_observers:
-                        observer.observe_frame(frame)
+                    seen_someone = self._analyse(frame, detections, time.perf_counter() - now)
                     waited_from = time.perf_counter()
-                    timings.detect_s += after_detect - now
-                    timings.track_s += after_track - after_detect
-                    timings.project_s += after_project - after_track
-                    timings.write_s += waited_from - after_project
-                    if stats.frames_analysed == 0:
-                        logger.debug("%s: first frame analysed", self.camera)  # scripts/bench_install.py times it
-                    stats.frames_analysed += 1
-                    stats.detections += len(detections)
-                    stats.tracks = self.pseudonyms.minted
-                    first_pts = frame.pts_s if first_pts is None else first_pts
-                    stats.media_seconds_analysed = frame.pts_s - first_pts + frame_period
-                    self.progress.advance(source.counters.frames_read)
         finally:
             self.progress.finish()
+
+    def _analyse(self, frame: Frame, detections: Detections, detect_s: float) -> bool:
+        """Tracks, projects and hands on one frame's detections; whether someone was surely seen."""
+        stats, timings = self.stats, self.stats.timings
+        started = time.perf_counter()
+        tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
+        after_track = time.perf_counter()
+        names = self.pseudonyms.assign(tracks.track_id)
+        ended = self.pseudonyms.forget(tracks.ended_track_ids)
+        foot, floor_xy = foot_and_floor(self.projector, tracks)
+        floor_tracks = FloorTracks(
+            camera=frame.camera,
+            frame_index=frame.index,
+            time_s=frame.time_s,
+            track=names,
+            track_id=tracks.track_id,
+            xyxy=tracks.xyxy,
+            foot_uv=foot,
+            floor_xy=floor_xy,
+            confidence=tracks.confidence,
+            ended_tracks=ended,
+        )
+        after_project = time.perf_counter()
+        self._hand_on(floor_tracks)
+        for observer in self.frame_observers:
+            observer.observe_frame(frame)
+        timings.detect_s += detect_s
+        timings.track_s += after_track - started
+        timings.project_s += after_project - after_track
+        timings.write_s += time.perf_counter() - after_project
+        if stats.frames_analysed == 0:
+            logger.debug("%s: first frame analysed", self.camera)  # scripts/bench_install.py times it
+        stats.frames_analysed += 1
+        stats.detections += len(detections)
+        stats.tracks = self.pseudonyms.minted
+        if self._first_pts is None:
+            self._first_pts = frame.pts_s
+        stats.media_seconds_analysed = frame.pts_s - self._first_pts + self._frame_period
+        self.progress.advance(self.source.counters.frames_read)
+        if isinstance(self.detector, PlannedDetector) and self.detector.plan is not None:
+            stats.detection_plan = self.detector.plan.summary()
+        return bool((detections.confidence >= SURE_SCORE).any())
 
     def _hand_on(self, floor_tracks: FloorTracks) -> None:
         finished = self.analytics.add(floor_tracks)

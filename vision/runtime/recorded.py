@@ -403,7 +403,8 @@ def _result_settings(run: RunSettings, settings: BatchSettings) -> dict:
     flow = site_description(run.flow) if run.flow is not None else None
     return {
         "detector": detector, "tracker": asdict(run.tracker), "analysis_fps": run.analysis_fps,
-        "gate": asdict(run.gate), "flow": flow, "chunk_s": settings.chunk_s, "lead_in_s": settings.lead_in_s,
+        "gate": asdict(run.gate), "detection_plan": run.detection_plan,
+        "flow": flow, "chunk_s": settings.chunk_s, "lead_in_s": settings.lead_in_s,
         "start": run.start.isoformat() if run.start else None,
     }  # fmt: skip
 

@@ -34,6 +34,7 @@ class CameraReport:
     analysed_fps: float = 0.0
     real_time_factor: float = 0.0
     timings: StageTimings = field(default_factory=StageTimings)
+    detection_plan: dict | None = None  # crops, tiles and model calls per frame (vision.perception.detection_plan)
     outputs: list[str] = field(default_factory=list)
 
     def set_speed(self, wall_s: float) -> None:

@@ -41,7 +41,9 @@ from vision.core.geometry import GroundProjector
 from vision.core.ids import redact_url
 from vision.core.types import Detections, Frame
 from vision.perception.detect import Detector
+from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import MotionGate
+from vision.perception.regions import FloorBox
 from vision.perception.track import build_tracker
 from vision.runtime.batch import RunSettings, peak_memory_mb, unexpected_error
 from vision.runtime.camera_run import CameraRun
@@ -297,7 +299,13 @@ class CameraWorker(threading.Thread):
             camera=self.job.camera,
             source=source,
             sampler=EvenTimeSampler(analysis_fps),
-            detector=self.detector,
+            detector=planned_detector(
+                self.detector,
+                self.projector,
+                FloorBox.of_grid(self.flow.grid if self.flow else None),
+                self.job.detection_region,
+                settings.detection_plan,
+            ),
             tracker=build_tracker(settings.tracker, analysis_fps, self.projector),
             projector=self.projector,
             analytics=CameraAnalytics(self.job.camera, self.flow),

@@ -22,7 +22,9 @@ from vision.config.calibration_file import check_image_size, load_calibration, p
 from vision.core.errors import FootfallError, SourceTruncatedError
 from vision.core.types import FloorTracks
 from vision.perception.detect import Detector
+from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import MotionGate
+from vision.perception.regions import FloorBox
 from vision.perception.track import build_tracker
 from vision.runtime.batch import RunSettings, unexpected_error
 from vision.runtime.camera_run import CameraRun
@@ -120,7 +122,13 @@ def run_task(
             camera=task.camera,
             source=source,
             sampler=EvenTimeSampler(analysis_fps, origin_s=0.0),
-            detector=detector,
+            detector=planned_detector(
+                detector,
+                projector,
+                FloorBox.of_grid(flow.grid if flow else None),
+                task.detection_region,
+                settings.detection_plan,
+            ),
             tracker=tracker,
             projector=projector,
             analytics=CameraAnalytics(task.camera, flow),

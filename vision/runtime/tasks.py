@@ -52,6 +52,7 @@ class Task:
     analysis_fps: float | None
     start: datetime | None
     settings: str  # the hash of the settings that decide its rows
+    detection_region: tuple[tuple[float, float], ...] | None = None
 
     @property
     def media_s(self) -> float:
@@ -99,6 +100,7 @@ def plan_tasks(
     for index, (from_s, to_s) in enumerate(bounds):
         identity = (
             f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{job.camera}|{index}/{len(bounds)}|{settings_key}"
+            f"|{job.detection_region}"
         )
         tasks.append(
             Task(
@@ -117,6 +119,7 @@ def plan_tasks(
                 analysis_fps=job.analysis_fps,
                 start=job.start,
                 settings=settings_key,
+                detection_region=job.detection_region,
             )
         )
     return tasks
