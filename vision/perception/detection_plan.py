@@ -107,6 +107,12 @@ def plan_detection(frame_size: tuple[int, int], model_input_px: int, area: Detec
     people = people_map(frame_size, area)
     reasons: list[str] = []
     box = people.pixel_box(people.region, frame_size) or (0, 0, width, height)
+    if area.image_polygon is not None:  # exactly the polygon's bounds, not the grid's cells
+        corners = np.asarray(area.image_polygon, dtype=np.float64)
+        low, high = np.floor(corners.min(axis=0)), np.ceil(corners.max(axis=0))
+        box = (max(0, int(low[0])), max(0, int(low[1])), min(width, int(high[0])), min(height, int(high[1])))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            box = (0, 0, width, height)
     crop = PixelBox(*box)
     share = crop.width * crop.height / (width * height)
     if people.source == "full frame":
@@ -222,12 +228,14 @@ class PlannedDetector:
     def __call__(self, image: np.ndarray) -> Detections:
         plan = self.plan_for(image)
         crop = plan.crop
-        pieces = [(crop, self.detector(_cut(image, crop)))]
+        pieces = [(crop, _drop_cut(self.detector(_cut(image, crop)), crop, image.shape, keep_top=True))]
         for tile in plan.tiles:
             pieces.append((tile, self.detector(_cut(image, tile))))
         if len(pieces) == 1:
             return _shifted(pieces[0][1], crop)
-        return _merge([_shifted(_drop_cut(found, box, image.shape), box) for box, found in pieces])
+        return _merge(
+            [_shifted(found if box == crop else _drop_cut(found, box, image.shape), box) for box, found in pieces]
+        )
 
     def detect_pair(self, first: np.ndarray, second: np.ndarray) -> tuple[Detections, Detections]:
         plan = self.plan_for(first)
@@ -258,10 +266,9 @@ class PlannedDetector:
         first_found = _subset(found, ~in_second)
         second_found = _subset(found, in_second)
         second_found = Detections(second_found.xyxy - shift, second_found.confidence, second_found.class_id)
-        return (
-            _shifted(_scaled(_clipped(first_found, size), scale), crop),
-            _shifted(_scaled(_clipped(second_found, size), scale), crop),
-        )
+        found_a = _drop_cut(_scaled(_clipped(first_found, size), scale), crop, first.shape, keep_top=True)
+        found_b = _drop_cut(_scaled(_clipped(second_found, size), scale), crop, second.shape, keep_top=True)
+        return _shifted(found_a, crop), _shifted(found_b, crop)
 
 
 def _scaled(found: Detections, scale: float) -> Detections:
@@ -292,14 +299,17 @@ def _shifted(found: Detections, box: PixelBox) -> Detections:
     return Detections(found.xyxy + offset, found.confidence, found.class_id)
 
 
-def _drop_cut(found: Detections, box: PixelBox, shape: tuple[int, ...]) -> Detections:
-    """A tile's boxes less those touching an edge of the tile that is not the frame's edge: that person is cut."""
+def _drop_cut(found: Detections, box: PixelBox, shape: tuple[int, ...], keep_top: bool = False) -> Detections:
+    """The boxes found in `box` less those touching an edge of it that is not the frame's edge: that person is cut,
+    and the box's foot point would be wrong. A tile leaves them to the pass that sees them whole; the region's crop
+    (`keep_top`) drops those cut at the sides or bottom, whose feet are off the floor area, and keeps those cut at
+    the top, whose feet are on it."""
     xyxy = found.xyxy
     height, width = shape[:2]
     cut = np.zeros(len(xyxy), dtype=bool)
     if box.x0 > 0:
         cut |= xyxy[:, 0] <= EDGE_PX
-    if box.y0 > 0:
+    if box.y0 > 0 and not keep_top:
         cut |= xyxy[:, 1] <= EDGE_PX
     if box.x1 < width:
         cut |= xyxy[:, 2] >= box.width - EDGE_PX
