@@ -21,6 +21,7 @@ from vision.core.ids import is_url, redact_url
 from vision.core.times import PLAUSIBLE_RANGE, is_plausible_start
 from vision.core.types import Frame
 from vision.sources.base import EvenTimeSampler, FrameSource, SourceCounters, SourceInfo
+from vision.sources.pictures import bgr_picture
 
 
 def _parse_creation_time(value: str | None) -> datetime | None:
@@ -218,7 +219,7 @@ class VideoFileSource:
                 if not sampler.keep(pts_s):
                     continue
                 self.counters.frames_analysed += 1
-                image = decoded.to_ndarray(format="bgr24")
+                image = bgr_picture(decoded)
                 yield Frame(camera=camera, index=index, pts_s=pts_s, time_s=start_epoch + pts_s, image=image)
         except av.error.FFmpegError as exc:
             raise SourceTruncatedError(

@@ -31,6 +31,7 @@ from vision.core.errors import SourceError
 from vision.core.ids import redact_url, scrub_secrets, url_secrets
 from vision.core.types import Frame
 from vision.sources.base import EvenTimeSampler, SourceInfo
+from vision.sources.pictures import bgr_picture
 
 Transport = Literal["tcp", "udp"]
 Isolation = Literal["process", "thread"]
@@ -253,7 +254,7 @@ class StreamReader:
                             sink.status(self.status())
                         continue
                     counts[1] += 1
-                    image = picture.to_ndarray(format="bgr24")
+                    image = bgr_picture(picture)
                     reported_at = self._last_frame_wall
                     sink.frame(Frame(camera=camera, index=index, pts_s=media_s, time_s=capture, image=image),
                                self.status())  # fmt: skip
