@@ -187,8 +187,8 @@ print(json.dumps({"frames": frames, "media_s": frames / fps, "loop_s": loop, "wa
 """
 
 
-def naive_run(video: Path, model: str, seconds: float, person_class: int = 0) -> dict:
-    result, wall, peak = child([sys.executable, "-c", NAIVE, str(video), model, str(seconds), str(person_class)])
+def naive_run(video: Path, model: str, seconds: float, person_class: int = 0, python: str = sys.executable) -> dict:
+    result, wall, peak = child([python, "-c", NAIVE, str(video), model, str(seconds), str(person_class)])
     if result.returncode != 0:
         sys.exit(f"the naive pipeline failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -264,6 +264,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="times the clip plays in the long file")
     parser.add_argument("--naive-s", type=float, default=20.0, help="seconds of video the naive pipeline analyses")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument(
+        "--naive-python",
+        default=sys.executable,
+        help="the Python of an install with Ultralytics, for the naive pipeline (footfall runs in this one: give "
+        "the lean install's Python to measure footfall as installed by default)",
+    )
+    parser.add_argument("--files", default="1080p25,quiet,long,quiet360", help="which test files footfall runs on")
     args = parser.parse_args()
     for path in (args.video, args.gt):
         if not path.is_file():
@@ -272,9 +279,14 @@ def main() -> None:
     print(f"CPU: {cpu_description()}; {available_cpus()} CPUs for this process")
     print(f"model: {args.model}")
     clip = make_1080p25(args.video)
-    quiet = make_quiet(args.video, clip, args.quiet_s)
-    files = [("1080p25", clip), ("quiet", quiet), ("long", make_long(clip, args.repeats))]
-    files.append(("quiet360", make_substream(quiet)))
+    wanted = set(args.files.split(",")) | {"1080p25"}
+    files = [("1080p25", clip)]
+    if "quiet" in wanted or "quiet360" in wanted:
+        quiet = make_quiet(args.video, clip, args.quiet_s)
+        files += [("quiet", quiet)] if "quiet" in wanted else []
+        files += [("quiet360", make_substream(quiet))] if "quiet360" in wanted else []
+    if "long" in wanted:
+        files.append(("long", make_long(clip, args.repeats)))
     with tempfile.TemporaryDirectory(prefix="footfall-bench-") as folder:
         results = {}
         for name, video in files:
@@ -286,9 +298,19 @@ def main() -> None:
                 f"{run['loop_rtf']:.2f}x real time; end to end {run['wall_s']:.1f} s = {run['rtf']:.2f}x real "
                 f"time; peak {run['peak_mb']:.0f} MB; {run['threads']} inference threads; stages {run['timings']}"
             )
-        naive = naive_run(clip, args.model, args.naive_s)
+        whole = footfall_run(clip, args.model, Path(folder) / "whole-frame", "--whole-frame")
+        print(
+            f"(a') footfall run --whole-frame, 1080p25 (one whole frame a model call, as before the detection plan): "
+            f"loop {whole['loop_fps']:.1f} frames/s = {whole['loop_rtf']:.2f}x real time; end to end "
+            f"{whole['rtf']:.2f}x real time; peak {whole['peak_mb']:.0f} MB; stages {whole['timings']}"
+        )
+        naive = naive_run(clip, args.model, args.naive_s, python=args.naive_python)
         report_naive(naive, results["1080p25"])
-        if args.pt_model:
+        print(
+            f"    --whole-frame against naive: {whole['loop_rtf'] / naive['loop_rtf']:.1f}x (loops), "
+            f"{whole['rtf'] / naive['rtf']:.1f}x end to end"
+        )
+        if args.pt_model and Path(args.pt_model).exists():
             from vision.perception.export import ExportSettings, runtime_model
 
             runtime_model(args.pt_model, ExportSettings())  # made once, outside the timing, as on a second run
@@ -298,7 +320,7 @@ def main() -> None:
                 f"{pt['loop_fps']:.1f} frames/s = {pt['loop_rtf']:.2f}x real time; end to end {pt['rtf']:.2f}x "
                 f"real time (export cached); peak {pt['peak_mb']:.0f} MB"
             )
-            report_naive(naive_run(clip, args.pt_model, args.naive_s / 2, 0), pt)
+            report_naive(naive_run(clip, args.pt_model, args.naive_s / 2, 0, python=args.naive_python), pt)
         if args.skip_accuracy:
             return
         print("\naccuracy on PETS S2L1 frames 1-400 (the original 768x576 7 fps clip) against its ground truth:")

@@ -1,7 +1,7 @@
 """What the detection plan (crops, two frames a call, far-field tiles) gains and costs, against the whole-frame pass
 (`--whole-frame`, footfall's detector before the plan), each as one `footfall run` process.
 
-    python scripts/eval_regions.py [--model M] [--only pets,lowres,caviar,sizes] [--json]
+    python scripts/eval_regions.py [--model M] [--only pets,pets1080,lowres,caviar,sizes] [--json]
 
 - `pets`: PETS 2009 S2L1 frames 1-400 (768x576) against its ground truth: once as `footfall run VIDEO
   --calibration` (no floor area), once with the example site (`examples/pets/site.yaml`: its floor plan is the
@@ -9,6 +9,9 @@
   wall time.
 - `lowres`: the same clip downscaled to 384x288 (a low-resolution camera; ffmpeg, area filter), its ground truth
   and calibration scaled with it, run with the example site's floor area: the same figures.
+- `pets1080`: the clip upscaled to 1920x1080 and resampled to 25 frames/s (`scripts/bench.py`'s speed file), no
+  calibration, at the defaults and with `--whole-frame`; each analysed frame's boxes are mapped back to the
+  original frame it shows and 768x576, and scored against the ground truth.
 - `caviar`: the CAVIAR shop-front clips of ../shared (384x288 MPEG-1, no calibration, no ground truth): detections
   per analysed frame, their median height, and the plan chosen.
 - `sizes`: recall against the height of a person at the model's input (PETS, every 4th frame, each frame shrunk
@@ -100,6 +103,44 @@ def compare(label: str, args: list[str], gt: Path, folder: Path, model: Path, re
               f"loop {row['loop_s']:.1f} s   [{row['plan']}]")  # fmt: skip
 
 
+def pets_1080p(folder: Path, model: Path, results: dict) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench import make_1080p25
+
+    clip = make_1080p25(PETS_VIDEO)
+    for mode in ("--plan", "--whole-frame"):
+        out = folder / f"pets1080{mode}"
+        camera = footfall([str(clip), "--camera", "cam", mode], out, model)
+        mapped, frames = [], set()
+        for line in (out / "mot" / "cam.txt").read_text().splitlines():
+            values = line.split(",")
+            shown = int((int(values[0]) - 1) * 7 / 25) + 1  # the 7 fps frame this 25 fps frame repeats
+            values[0] = str(shown)
+            values[2], values[4] = f"{float(values[2]) / 2.5:.2f}", f"{float(values[4]) / 2.5:.2f}"
+            values[3], values[5] = f"{float(values[3]) / 1.875:.2f}", f"{float(values[5]) / 1.875:.2f}"
+            mapped.append(",".join(values))
+        for value in (out / "mot" / "cam.analysed.txt").read_text().split():
+            frames.add(int((int(value) - 1) * 7 / 25) + 1)
+        (out / "mot" / "mapped.txt").write_text("\n".join(mapped) + "\n")
+        (out / "mot" / "mapped.analysed.txt").write_text("\n".join(str(f) for f in sorted(frames)) + "\n")
+        scores = score_mot(PETS_GT, out / "mot" / "mapped.txt", sorted(frames))
+        matched = scores.gt_boxes - scores.fn
+        plan = camera.get("detection_plan") or {}
+        row = {
+            "MOTA": round(100 * scores.mota, 1),
+            "IDF1": round(100 * scores.idf1, 1),
+            "recall": round(matched / scores.gt_boxes, 3),
+            "precision": round(matched / max(1, scores.pred_boxes), 3),
+            "model_calls_per_frame": plan.get("model_calls_per_frame", 1.0),
+            "loop_s": camera["wall_s"],
+            "plan": "; ".join(plan.get("reasons", [])) or "whole frame (--whole-frame)",
+        }
+        results[f"PETS 1080p25 {mode}"] = row
+        print(f"{'PETS 1080p25, no calibration':28s} {mode:13s} MOTA {row['MOTA']:5.1f}  IDF1 {row['IDF1']:5.1f}  "
+              f"recall {row['recall']:.3f}  precision {row['precision']:.3f}  calls/frame "
+              f"{row['model_calls_per_frame']:.2f}  loop {row['loop_s']:.1f} s   [{row['plan']}]")  # fmt: skip
+
+
 def size_curve(model: Path) -> dict:
     import cv2
     import numpy as np
@@ -176,7 +217,7 @@ def caviar(folder: Path, model: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--only", default="pets,lowres,caviar,sizes")
+    parser.add_argument("--only", default="pets,pets1080,lowres,caviar,sizes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -190,6 +231,8 @@ def main() -> None:
                     PETS_GT, folder, args.model, results)  # fmt: skip
             compare("PETS, example site", ["--site", str(site(folder, PETS_VIDEO, full))], PETS_GT, folder,
                     args.model, results)  # fmt: skip
+        if "pets1080" in wanted:
+            pets_1080p(folder, args.model, results)
         if "lowres" in wanted:
             video = folder / "pets09-s2l1_384x288.mp4"
             subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(PETS_VIDEO), "-vf",
