@@ -216,6 +216,8 @@ def test_two_cameras_with_credentials_survive_a_server_killed_and_restarted(
         ]  # fmt: skip
     record = json.loads((out / "run.json").read_text())
     assert record["kind"] == "service" and record["status"] == "stopped"
+    plan = {camera["camera"]: camera["detection_plan"] for camera in record["cameras"]}["view001"]
+    assert plan["region_source"] == "calibration" and plan["model_calls_per_frame"] > 0
 
     # credentials appear nowhere: files, log, health, metrics
     written = [path.read_bytes() for path in out.rglob("*") if path.is_file()]

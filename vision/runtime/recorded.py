@@ -106,6 +106,7 @@ class BatchReport:
     threads: int = 1
     backend: str = "local"
     fusion: dict | None = None  # a multi-camera site's fusion pass (vision.runtime.site_fusion.FusionReport)
+    detection_plans: dict[str, dict] = field(default_factory=dict)  # camera: its detection plan
 
     @property
     def ok(self) -> bool:
@@ -319,6 +320,8 @@ def run_recorded(
                 progress.task_done(result)
                 if result.ok:
                     report.done += 1
+                    if result.detection_plan is not None:
+                        report.detection_plans[result.task.camera] = result.detection_plan
                     report.media_s += result.media_s
                     if result.partial:
                         report.partial.append({"path": result.task.label, "error": result.error})

@@ -137,6 +137,7 @@ class CameraStatus:
     newest_frame_at: float | None = None  # wall-clock arrival of the newest frame
     newest_capture_at: float | None = None  # its capture time
     clock: str | None = None  # rtcp or arrival
+    detection_plan: dict | None = None  # crops, tiles and model calls per frame (vision.perception.detection_plan)
     in_per_s: float = 0.0
     analysed_per_s: float = 0.0
 
@@ -413,6 +414,7 @@ class CameraWorker(threading.Thread):
         self.status.decode_errors += source.counters.decode_errors
         self.status.newest_frame_at = source.last_frame_wall or self.status.newest_frame_at
         self.status.live_events += live.written if live is not None else 0
+        self.status.detection_plan = camera_run.stats.detection_plan or self.status.detection_plan
 
     def snapshot(self) -> CameraStatus:
         """A consistent copy of the status, with counters and rates brought up to date."""
@@ -429,6 +431,7 @@ class CameraWorker(threading.Thread):
                 status.decode_errors += source.counters.decode_errors
                 status.newest_frame_at = source.last_frame_wall
                 status.clock = source.clock_origin
+                status.detection_plan = camera_run.stats.detection_plan or status.detection_plan
                 if live is not None:
                     status.live_events += live.written
             for name, value in totals.items():

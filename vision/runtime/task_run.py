@@ -46,6 +46,7 @@ class TaskResult:
     frames_analysed: int = 0
     media_s: float = 0.0
     wall_s: float = 0.0
+    detection_plan: dict | None = None
 
 
 class OwnedTracks:
@@ -146,7 +147,9 @@ def run_task(
         media_s = task.media_s or stats.media_seconds_analysed
         rows = table.tracks.rows_written
         destination.publish(task, staging, task_record(task, rows, media_s, wall_s))
-        return TaskResult(task, True, error, partial, rows, owned.kept, stats.frames_analysed, media_s, wall_s)
+        return TaskResult(
+            task, True, error, partial, rows, owned.kept, stats.frames_analysed, media_s, wall_s, stats.detection_plan
+        )
     except FootfallError as exc:
         return TaskResult(task, False, str(exc), wall_s=time.perf_counter() - started)
     except Exception as exc:
