@@ -135,6 +135,39 @@ def test_two_frames_in_one_call_find_each_frames_own_people(detector, frames, pr
     assert own > 3 * other  # boxes land on their own frame, not the other one
 
 
+def corridor_projector(
+    width: int, height: int, focal: float, camera_height_m: float, tilt_deg: float
+) -> GroundProjector:
+    """A pinhole camera `camera_height_m` above the floor, looking along +y and down by `tilt_deg`."""
+    tilt = np.radians(tilt_deg)
+    forward = np.array([0.0, np.cos(tilt), -np.sin(tilt)])
+    right = np.array([1.0, 0.0, 0.0])
+    rotation = np.vstack([right, np.cross(forward, right), forward])  # floor axes to camera axes
+    translation = -rotation @ np.array([0.0, 0.0, camera_height_m])
+    matrix = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
+    floor_to_pixels = matrix @ np.column_stack([rotation[:, 0], rotation[:, 1], translation])
+    return GroundProjector(np.linalg.inv(floor_to_pixels))
+
+
+def test_a_long_corridor_seen_in_4k_gets_a_far_field_tile(tmp_path: Path) -> None:
+    """A 4K camera 3 m up, looking 12 degrees down a corridor 8 m wide and 60 m long: at the whole crop's scale
+    (640/3840) a person at the far end is under the useful height, so a tile covers the far end; the near part is
+    left to the crop pass."""
+    width, height = 3840, 2160
+    projector = corridor_projector(width, height, 2800.0, 3.0, 12.0)
+    plan = plan_detection((width, height), 640, DetectionArea(projector, FloorBox(-4.0, 2.0, 4.0, 60.0)))
+    assert plan.tiles and len(plan.tiles) <= 4 and plan.frames_per_call == 1
+    assert plan.model_calls_per_frame == 1 + len(plan.tiles)
+    assert plan.smallest_person_px is not None and plan.smallest_person_px < USEFUL_PERSON_PX
+    far_end = projector.to_floor(np.array([[width / 2, plan.crop.y0 + 40.0]]))  # the far end of the region
+    assert far_end[0, 1] > 30
+    for tile in plan.tiles:
+        assert tile.width == tile.height < plan.crop.height  # square, at a finer scale than the crop's
+        assert plan.crop.x0 <= tile.x0 and tile.x1 <= plan.crop.x1 and plan.crop.y0 <= tile.y0
+        assert tile.y1 <= plan.crop.y1
+    assert any(tile.x0 < width / 2 < tile.x1 and tile.y0 <= plan.crop.y0 + 40 for tile in plan.tiles)
+
+
 def test_far_field_tiles_find_people_the_whole_frame_pass_misses(detector, frames) -> None:
     """PETS frames at a quarter of their size at the top left of a 3072x2304 picture: at the whole frame's scale
     (640/3072) a person is 15-20 px at the model input and mostly missed; tiles over that corner find them, once

@@ -152,7 +152,7 @@ def plan_detection(frame_size: tuple[int, int], model_input_px: int, area: Detec
         far_sizes = people.smallest_px[far]
         far_box = people.pixel_box(far, frame_size)
         assert far_box is not None
-        tiles = _tiles(PixelBox(*far_box), float(np.percentile(far_sizes, 10)), side, frame_size)
+        tiles = _tiles(PixelBox(*far_box), float(np.percentile(far_sizes, 10)), side, crop)
         if tiles:
             reasons.append(
                 f"{len(tiles)} far-field tile(s): people there are {far_sizes.min() * alone:.0f}-"
@@ -180,11 +180,11 @@ def plan_detection(frame_size: tuple[int, int], model_input_px: int, area: Detec
     )
 
 
-def _tiles(far: PixelBox, small_person_px: float, side: int, frame_size: tuple[int, int]) -> tuple[PixelBox, ...]:
-    """Square tiles over `far`, overlapping by TILE_OVERLAP, sized so a `small_person_px` person reaches
-    TILE_PERSON_PX at the input (no smaller than side / MAX_TILE_ZOOM nor than two person heights); grown until at
-    most MAX_TILES cover it."""
-    width, height = frame_size
+def _tiles(far: PixelBox, small_person_px: float, side: int, crop: PixelBox) -> tuple[PixelBox, ...]:
+    """Square tiles over `far`, within `crop`, overlapping by TILE_OVERLAP, sized so a `small_person_px` person
+    reaches TILE_PERSON_PX at the input (no smaller than side / MAX_TILE_ZOOM nor than two person heights); grown
+    until at most MAX_TILES cover it."""
+    width, height = crop.width, crop.height
     tile = max(side * small_person_px / TILE_PERSON_PX, side / MAX_TILE_ZOOM, 2 * small_person_px)
     tile = min(tile, width, height)
     while True:
@@ -194,15 +194,22 @@ def _tiles(far: PixelBox, small_person_px: float, side: int, frame_size: tuple[i
             break
         tile = min(tile * 1.25, width, height)
     size = round(tile)
-    xs = np.linspace(far.x0, max(far.x0, far.x1 - size), columns).round().astype(int)
-    ys = np.linspace(far.y0, max(far.y0, far.y1 - size), rows).round().astype(int)
+    xs = _starts(far.x0, far.x1, size, columns)
+    ys = _starts(far.y0, far.y1, size, rows)
     boxes = []
     for y in ys:
         for x in xs:
-            x = min(max(0, x), width - size)
-            y = min(max(0, y), height - size)
+            x = min(max(crop.x0, x), crop.x1 - size)
+            y = min(max(crop.y0, y), crop.y1 - size)
             boxes.append(PixelBox(int(x), int(y), int(x) + size, int(y) + size))
     return tuple(dict.fromkeys(boxes))
+
+
+def _starts(low: int, high: int, size: int, count: int) -> np.ndarray:
+    """Where `count` tiles of `size` begin to cover [low, high): spread evenly, or one centred on a shorter span."""
+    if high - low <= size:
+        return np.array([round((low + high - size) / 2)])
+    return np.linspace(low, high - size, count).round().astype(int)
 
 
 class PlannedDetector:
