@@ -14,8 +14,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from vision.analytics.camera import CameraAnalytics
 from vision.analytics.site import TrackFlow
+from vision.core.boxes import iou_xyxy
 from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, FloorTracks, Frame
 from vision.perception.anonymise import TrackPseudonyms
@@ -29,7 +32,11 @@ from vision.runtime.progress import ProgressListener, SilentProgress
 from vision.sinks.base import Sink
 from vision.sources.base import EvenTimeSampler, FrameSource
 
-SURE_SCORE = 0.4  # matched first by the trackers (their high-score split): look again at the next frame
+CANDIDATE_SCORE = 0.25  # a detection this sure keeps the detector looking for LOOK_ON_S, unless it stands still
+LOOK_ON_S = 0.5  # a person found with middling scores may need a few frames to score high enough for a track
+LOOK_BACK_S = 0.4  # frames the gate spared this shortly before a candidate turns up are looked at after all
+LOOK_BACK_FRAMES = 10  # and no more of them (memory: ten 4K frames are 250 MB)
+STILL_IOU = 0.9  # a candidate overlapping one of the previous look this much has not moved (a poster, a mannequin)
 
 logger = logging.getLogger(__name__)
 
@@ -102,48 +109,85 @@ class CameraRun:
         self.stats = CameraRunStats()
         self.published: list[Path] = []
         self._first_pts: float | None = None
+        self._candidates = np.zeros((0, 4), dtype=np.float32)  # the previous look's candidates
         self._frame_period = 1.0
 
     def run(self) -> None:
         """Analyses the source to its end. Whatever the source or a stage raises is raised here, after the frames
         before it were handed on; `close` then keeps what was analysed."""
-        source, stats, timings = self.source, self.stats, self.stats.timings
+        source, timings = self.source, self.stats.timings
         self._frame_period = 1.0 / min(self.sampler.fps, source.info.nominal_fps or self.sampler.fps)
         self.progress.start(self.camera, source.info.frame_count)
         try:
             frames = prefetch(source.frames(self.camera, self.sampler), depth=self.read_ahead)
-            seen_someone = False
+            seen_at: float | None = None  # when the detector last found a moving candidate
+            held: list[Frame] = []  # frames the gate spared, not yet handed on
             waited_from = time.perf_counter()
             with contextlib.closing(frames):  # stops the reader thread before the source is closed, whatever happens
                 for frame in frames:
                     now = time.perf_counter()
                     timings.decode_s += now - waited_from
-                    busy = self.tracker.tracking or seen_someone  # someone found once is confirmed when seen again
+                    # someone found once is confirmed, or starts a track, when seen again within LOOK_ON_S
+                    busy = self.tracker.tracking or (seen_at is not None and frame.time_s - seen_at <= LOOK_ON_S)
                     if busy and isinstance(self.detector, PlannedDetector) and self.detector.pairs(frame.image):
                         # every frame goes to the detector while someone is tracked: two share one model call
                         following = next(frames, None)
                         if following is not None:
+                            self._skip_all(held)
                             if self.gate is not None:
                                 self.gate.needs_detection(frame.image, frame.time_s, True)
                                 self.gate.needs_detection(following.image, following.time_s, True)
                             found, found_next = self.detector.detect_pair(frame.image, following.image)
                             half = (time.perf_counter() - now) / 2
                             self._analyse(frame, found, half)
-                            seen_someone = self._analyse(following, found_next, half)
+                            self._analyse(following, found_next, half)
+                            seen_at = following.time_s if self._moving_candidate(found_next) else seen_at
                             waited_from = time.perf_counter()
                             continue
-                    if self.gate is None or self.gate.needs_detection(frame.image, frame.time_s, busy):
-                        detections = self.detector(frame.image)
-                    else:
-                        detections = Detections.empty()
-                        stats.frames_gated += 1
-                    seen_someone = self._analyse(frame, detections, time.perf_counter() - now)
+                    if self.gate is not None and not self.gate.needs_detection(frame.image, frame.time_s, busy):
+                        held.append(frame)  # analysed later: looked at after all if someone turns up just after
+                        while len(held) > LOOK_BACK_FRAMES or frame.time_s - held[0].time_s > LOOK_BACK_S:
+                            self._skip(held.pop(0))
+                        waited_from = time.perf_counter()
+                        continue
+                    detections = self.detector(frame.image)
+                    detect_s = time.perf_counter() - now
+                    if self._moving_candidate(detections):
+                        seen_at = frame.time_s
+                        for earlier in held:  # the frames the gate spared just before someone turned up
+                            started = time.perf_counter()
+                            self._analyse(earlier, self.detector(earlier.image), time.perf_counter() - started)
+                        held.clear()
+                    self._skip_all(held)
+                    self._analyse(frame, detections, detect_s)
                     waited_from = time.perf_counter()
+                self._skip_all(held)
         finally:
             self.progress.finish()
 
-    def _analyse(self, frame: Frame, detections: Detections, detect_s: float) -> bool:
-        """Tracks, projects and hands on one frame's detections; whether someone was surely seen."""
+    def _skip(self, frame: Frame) -> None:
+        """Hands on a frame the detector was spared."""
+        self.stats.frames_gated += 1
+        self._analyse(frame, Detections.empty(), 0.0)
+
+    def _skip_all(self, held: list[Frame]) -> None:
+        for frame in held:
+            self._skip(frame)
+        held.clear()
+
+    def _moving_candidate(self, detections: Detections) -> bool:
+        """Whether the detector found someone worth another look: a detection of CANDIDATE_SCORE or more that is
+        not where a candidate of its previous look was (what stands still scoring middling is not kept in view)."""
+        candidates = detections.xyxy[detections.confidence >= CANDIDATE_SCORE]
+        previous, self._candidates = self._candidates, candidates
+        if len(candidates) == 0:
+            return False
+        if len(previous) == 0:
+            return True
+        return bool((iou_xyxy(candidates, previous).max(axis=1) < STILL_IOU).any())
+
+    def _analyse(self, frame: Frame, detections: Detections, detect_s: float) -> None:
+        """Tracks, projects and hands on one frame's detections."""
         stats, timings = self.stats, self.stats.timings
         started = time.perf_counter()
         tracks = self.tracker.update(detections, frame.image, time_s=frame.time_s)
@@ -182,7 +226,6 @@ class CameraRun:
         self.progress.advance(self.source.counters.frames_read)
         if isinstance(self.detector, PlannedDetector) and self.detector.plan is not None:
             stats.detection_plan = self.detector.plan.summary()
-        return bool((detections.confidence >= SURE_SCORE).any())
 
     def _hand_on(self, floor_tracks: FloorTracks) -> None:
         finished = self.analytics.add(floor_tracks)
