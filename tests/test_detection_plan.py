@@ -111,6 +111,12 @@ def test_an_image_polygon_is_the_region(projector) -> None:
     assert abs(plan.crop.y0 - 150) <= cell and abs(plan.crop.y1 - 500) <= cell
 
 
+def test_an_image_polygon_outside_the_frame_says_so_and_keeps_the_whole_frame(projector) -> None:
+    plan = plan_detection(SIZE, 640, DetectionArea(projector, None, ((1000.0, 0.0), (1900.0, 0.0), (1900.0, 900.0))))
+    assert plan.whole_frame
+    assert "lies outside the 768x576 frame" in plan.reasons[0]
+
+
 def test_two_frames_in_one_call_find_each_frames_own_people(detector, frames, projector) -> None:
     """Two frames 40 apart (people moved): each box goes back to its own frame, and the pair finds as many people
     as a call per frame does."""

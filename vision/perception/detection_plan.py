@@ -24,6 +24,7 @@ is 0.86–0.96 for people 24–100 px tall at the model input but 0.53 at 16–2
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -34,6 +35,8 @@ from vision.core.geometry import GroundProjector
 from vision.core.types import Detections
 from vision.perception.detect import Detector
 from vision.perception.regions import DetectionArea, FloorBox, people_map
+
+log = logging.getLogger(__name__)
 
 USEFUL_PERSON_PX = 24.0  # at the model input: below it recall falls from 0.86 or more to a half and less
 TILE_PERSON_PX = 40.0  # what a tile brings a far person to, well inside the plateau
@@ -113,9 +116,15 @@ def plan_detection(frame_size: tuple[int, int], model_input_px: int, area: Detec
         box = (max(0, int(low[0])), max(0, int(low[1])), min(width, int(high[0])), min(height, int(high[1])))
         if box[2] <= box[0] or box[3] <= box[1]:
             box = (0, 0, width, height)
+            reasons.append(
+                f"the site file's detection_region lies outside the {width}x{height} frame (its corners are pixels "
+                "of this camera's pictures): the whole frame"
+            )
     crop = PixelBox(*box)
     share = crop.width * crop.height / (width * height)
-    if people.source == "full frame":
+    if reasons:  # the polygon is off the frame, as said
+        crop, share = PixelBox(0, 0, width, height), 1.0
+    elif people.source == "full frame":
         reasons.append("no calibration or site polygon: the whole frame")
     elif share >= WHOLE_FRAME_SHARE:
         crop, share = PixelBox(0, 0, width, height), 1.0
@@ -227,6 +236,9 @@ class PlannedDetector:
         size = (int(image.shape[1]), int(image.shape[0]))
         if self.plan is None or self.plan.frame_size != size:
             self.plan = plan_detection(size, self.model_input_px, self.area)
+            log.info("detection plan for %dx%d frames: %s", *size, "; ".join(self.plan.reasons))
+            if "outside" in self.plan.reasons[0]:
+                log.warning("%s", self.plan.reasons[0])
         return self.plan
 
     def pairs(self, image: np.ndarray) -> bool:
