@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,11 +75,29 @@ def footfall(args: list[str], out: Path, model: Path) -> dict:
     return json.loads((out / "run.json").read_text())["cameras"][0]
 
 
-def scored(camera: dict, out: Path, gt: Path) -> dict:
-    name = camera["camera"]
-    scores = score_mot(
-        gt, out / "mot" / f"{name}.txt", [int(v) for v in (out / "mot" / f"{name}.analysed.txt").read_text().split()]
-    )
+def own_mot(folder: Path, name: str) -> tuple[Path, list[int]]:
+    """The MOT file of a run and its analysed frames."""
+    return folder / f"{name}.txt", [int(v) for v in (folder / f"{name}.analysed.txt").read_text().split()]
+
+
+def back_to_pets(folder: Path, name: str) -> tuple[Path, list[int]]:
+    """The 1080p25 run's boxes on the 7 fps 768x576 frames each 25 fps frame repeats."""
+    mapped, frames = [], set()
+    for line in (folder / f"{name}.txt").read_text().splitlines():
+        values = line.split(",")
+        values[0] = str(int((int(values[0]) - 1) * 7 / 25) + 1)
+        values[2], values[4] = f"{float(values[2]) / 2.5:.2f}", f"{float(values[4]) / 2.5:.2f}"
+        values[3], values[5] = f"{float(values[3]) / 1.875:.2f}", f"{float(values[5]) / 1.875:.2f}"
+        mapped.append(",".join(values))
+    for value in (folder / f"{name}.analysed.txt").read_text().split():
+        frames.add(int((int(value) - 1) * 7 / 25) + 1)
+    path = folder / "mapped.txt"
+    path.write_text("\n".join(mapped) + "\n")
+    return path, sorted(frames)
+
+
+def scored(camera: dict, mot: Path, frames: list[int], gt: Path) -> dict:
+    scores = score_mot(gt, mot, frames)
     matched = scores.gt_boxes - scores.fn
     plan = camera.get("detection_plan") or {}
     return {
@@ -92,11 +111,13 @@ def scored(camera: dict, out: Path, gt: Path) -> dict:
     }
 
 
-def compare(label: str, args: list[str], gt: Path, folder: Path, model: Path, results: dict) -> None:
+def compare(
+    label: str, args: list[str], gt: Path, folder: Path, model: Path, results: dict, boxes: Callable = own_mot
+) -> None:
     for mode in ("--plan", "--whole-frame"):
         out = folder / f"{label}{mode}"
         camera = footfall([*args, mode], out, model)
-        row = scored(camera, out, gt)
+        row = scored(camera, *boxes(out / "mot", camera["camera"]), gt)
         results[f"{label} {mode}"] = row
         print(f"{label:28s} {mode:13s} MOTA {row['MOTA']:5.1f}  IDF1 {row['IDF1']:5.1f}  recall {row['recall']:.3f}  "
               f"precision {row['precision']:.3f}  calls/frame {row['model_calls_per_frame']:.2f}  "
@@ -108,37 +129,8 @@ def pets_1080p(folder: Path, model: Path, results: dict) -> None:
     from bench import make_1080p25
 
     clip = make_1080p25(PETS_VIDEO)
-    for mode in ("--plan", "--whole-frame"):
-        out = folder / f"pets1080{mode}"
-        camera = footfall([str(clip), "--camera", "cam", mode], out, model)
-        mapped, frames = [], set()
-        for line in (out / "mot" / "cam.txt").read_text().splitlines():
-            values = line.split(",")
-            shown = int((int(values[0]) - 1) * 7 / 25) + 1  # the 7 fps frame this 25 fps frame repeats
-            values[0] = str(shown)
-            values[2], values[4] = f"{float(values[2]) / 2.5:.2f}", f"{float(values[4]) / 2.5:.2f}"
-            values[3], values[5] = f"{float(values[3]) / 1.875:.2f}", f"{float(values[5]) / 1.875:.2f}"
-            mapped.append(",".join(values))
-        for value in (out / "mot" / "cam.analysed.txt").read_text().split():
-            frames.add(int((int(value) - 1) * 7 / 25) + 1)
-        (out / "mot" / "mapped.txt").write_text("\n".join(mapped) + "\n")
-        (out / "mot" / "mapped.analysed.txt").write_text("\n".join(str(f) for f in sorted(frames)) + "\n")
-        scores = score_mot(PETS_GT, out / "mot" / "mapped.txt", sorted(frames))
-        matched = scores.gt_boxes - scores.fn
-        plan = camera.get("detection_plan") or {}
-        row = {
-            "MOTA": round(100 * scores.mota, 1),
-            "IDF1": round(100 * scores.idf1, 1),
-            "recall": round(matched / scores.gt_boxes, 3),
-            "precision": round(matched / max(1, scores.pred_boxes), 3),
-            "model_calls_per_frame": plan.get("model_calls_per_frame", 1.0),
-            "loop_s": camera["wall_s"],
-            "plan": "; ".join(plan.get("reasons", [])) or "whole frame (--whole-frame)",
-        }
-        results[f"PETS 1080p25 {mode}"] = row
-        print(f"{'PETS 1080p25, no calibration':28s} {mode:13s} MOTA {row['MOTA']:5.1f}  IDF1 {row['IDF1']:5.1f}  "
-              f"recall {row['recall']:.3f}  precision {row['precision']:.3f}  calls/frame "
-              f"{row['model_calls_per_frame']:.2f}  loop {row['loop_s']:.1f} s   [{row['plan']}]")  # fmt: skip
+    compare("PETS 1080p25, no calibration", [str(clip), "--camera", "cam"], PETS_GT, folder, model, results,
+            back_to_pets)  # fmt: skip
 
 
 def size_curve(model: Path) -> dict:

@@ -50,6 +50,16 @@ MODEL_HELP = (
     f"Ultralytics model name (default: the built-in {DEFAULT_MODEL}, COCO person)."
 )
 
+DetectionPlanOption = Annotated[
+    bool,
+    typer.Option(
+        "--plan/--whole-frame",
+        help="Per camera, run the detector on the crop of its detection region, two frames a call where that costs "
+        "no resolution, with far-field tiles where people are small (see README: Speed, the detection plan); "
+        "--whole-frame: the whole frame, one call each.",
+    ),
+]
+
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
@@ -216,15 +226,7 @@ def run_command(
     gate_max_skip: Annotated[
         float, typer.Option(help="With --gate, seconds after which the detector looks again anyway.")
     ] = DEFAULT_MAX_SKIP_S,
-    detection_plan: Annotated[
-        bool,
-        typer.Option(
-            "--plan/--whole-frame",
-            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
-            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
-            "--whole-frame: the whole frame, one call each.",
-        ),
-    ] = True,
+    detection_plan: DetectionPlanOption = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Detect and track people in footage and write anonymised floor trajectories to OUT."""
@@ -376,15 +378,7 @@ def batch_command(
     tracker: Annotated[TrackerKind, typer.Option(help=TRACKER_HELP)] = "floor",
     track_buffer: Annotated[float, typer.Option(help="Seconds a lost person is remembered.")] = 2.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
-    detection_plan: Annotated[
-        bool,
-        typer.Option(
-            "--plan/--whole-frame",
-            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
-            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
-            "--whole-frame: the whole frame, one call each.",
-        ),
-    ] = True,
+    detection_plan: DetectionPlanOption = True,
     overwrite: Annotated[
         bool, typer.Option(help="Replace what OUT holds from a batch with other settings (else that is refused).")
     ] = False,
@@ -498,15 +492,7 @@ def serve_command(
         float, typer.Option(help="Seconds between writes of finished tracks' rows: the most a crash can lose.")
     ] = 60.0,
     gate: Annotated[bool, typer.Option(help="Skip the detector while nothing moves and nobody is tracked.")] = True,
-    detection_plan: Annotated[
-        bool,
-        typer.Option(
-            "--plan/--whole-frame",
-            help="Per camera, run the detector on the crop of its detection region, two frames a call where that "
-            "costs no resolution, with far-field tiles where people are small (see README: Detection plan); "
-            "--whole-frame: the whole frame, one call each.",
-        ),
-    ] = True,
+    detection_plan: DetectionPlanOption = True,
     health: Annotated[
         str, typer.Option(help="Address of /health and /metrics, HOST:PORT (port 0: any free port).")
     ] = "127.0.0.1:8765",

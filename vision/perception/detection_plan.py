@@ -18,8 +18,8 @@ model pixels. The plan chooses per camera:
   tile's box cut by the tile's inner edge is left to the pass that sees the person whole.
 
 Why 24 px: on PETS 2009 (every 4th frame, ground truth matched at IoU 0.5, scores ≥ 0.4, the default model), recall
-is 0.86–0.96 for people 24–100 px tall at the model input but 0.53 at 16–24 px and 0.14 under 16 px
-(`scripts/eval_regions.py --size-curve` measures it).
+is 0.86–0.96 for people 24–120 px tall at the model input but 0.55 at 16–24 px and 0.18 under 16 px
+(`python scripts/eval_regions.py --only sizes` measures it).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from vision.core.geometry import GroundProjector
+from vision.core.grid import GridGeometry
 from vision.core.types import Detections
 from vision.perception.detect import Detector
 from vision.perception.regions import DetectionArea, FloorBox, people_map
@@ -323,16 +324,19 @@ def _drop_cut(found: Detections, box: PixelBox, shape: tuple[int, ...], keep_top
     and the box's foot point would be wrong. A tile leaves them to the pass that sees them whole; the region's crop
     (`keep_top`) drops those cut at the sides or bottom, whose feet are off the floor area, and keeps those cut at
     the top, whose feet are on it."""
-    xyxy = found.xyxy
     height, width = shape[:2]
+    left, top, right, bottom = box.x0 > 0, box.y0 > 0 and not keep_top, box.x1 < width, box.y1 < height
+    if not (left or top or right or bottom):
+        return found  # no inner edge: nothing is cut
+    xyxy = found.xyxy
     cut = np.zeros(len(xyxy), dtype=bool)
-    if box.x0 > 0:
+    if left:
         cut |= xyxy[:, 0] <= EDGE_PX
-    if box.y0 > 0 and not keep_top:
+    if top:
         cut |= xyxy[:, 1] <= EDGE_PX
-    if box.x1 < width:
+    if right:
         cut |= xyxy[:, 2] >= box.width - EDGE_PX
-    if box.y1 < height:
+    if bottom:
         cut |= xyxy[:, 3] >= box.height - EDGE_PX
     return _subset(found, ~cut)
 
@@ -365,14 +369,16 @@ def _merge(parts: list[Detections]) -> Detections:
 def planned_detector(
     detector: Detector,
     projector: GroundProjector | None,
-    floor: FloorBox | None,
+    site_grid: GridGeometry | None,
     image_polygon: tuple[tuple[float, float], ...] | None,
     enabled: bool = True,
 ) -> Detector:
-    """The camera's detector: its plan over `detector`, or `detector` itself for the whole frame (`enabled` off)."""
+    """The camera's detector: its plan over `detector`, or `detector` itself for the whole frame (`enabled` off).
+    The site's heatmap grid gives the floor area."""
     if not enabled:
         return detector
-    return PlannedDetector(detector, DetectionArea(projector, floor, image_polygon), model_input_px(detector))
+    area = DetectionArea(projector, FloorBox.of_grid(site_grid), image_polygon)
+    return PlannedDetector(detector, area, model_input_px(detector))
 
 
 def model_input_px(detector: Detector, default: int = 640) -> int:

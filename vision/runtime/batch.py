@@ -23,7 +23,6 @@ from vision.core.ids import redact_url
 from vision.perception.detect import Detector, DetectorSettings
 from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import GateSettings, MotionGate
-from vision.perception.regions import FloorBox
 from vision.perception.track import TrackerSettings, build_tracker
 from vision.runtime.camera_run import CameraRun
 from vision.runtime.model_summary import model_summary
@@ -151,7 +150,7 @@ def _run_job(
             detector=planned_detector(
                 detector,
                 projector,
-                FloorBox.of_grid(flow.grid if flow else None),
+                flow.grid if flow else None,
                 job.detection_region,
                 settings.detection_plan,
             ),

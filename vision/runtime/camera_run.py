@@ -23,7 +23,7 @@ from vision.core.geometry import GroundProjector
 from vision.core.types import Detections, FloorTracks, Frame
 from vision.perception.anonymise import TrackPseudonyms
 from vision.perception.detect import Detector
-from vision.perception.detection_plan import PlannedDetector
+from vision.perception.detection_plan import DetectionPlan, PlannedDetector
 from vision.perception.gate import MotionGate
 from vision.perception.project import foot_and_floor
 from vision.perception.track import Tracker
@@ -111,6 +111,7 @@ class CameraRun:
         self._first_pts: float | None = None
         self._candidates = np.zeros((0, 4), dtype=np.float32)  # the previous look's candidates
         self._frame_period = 1.0
+        self._recorded_plan: DetectionPlan | None = None  # the plan stats.detection_plan summarises
 
     def run(self) -> None:
         """Analyses the source to its end. Whatever the source or a stage raises is raised here, after the frames
@@ -224,8 +225,9 @@ class CameraRun:
             self._first_pts = frame.pts_s
         stats.media_seconds_analysed = frame.pts_s - self._first_pts + self._frame_period
         self.progress.advance(self.source.counters.frames_read)
-        if isinstance(self.detector, PlannedDetector) and self.detector.plan is not None:
-            stats.detection_plan = self.detector.plan.summary()
+        if isinstance(self.detector, PlannedDetector) and self.detector.plan is not self._recorded_plan:
+            self._recorded_plan = self.detector.plan
+            stats.detection_plan = self._recorded_plan.summary() if self._recorded_plan is not None else None
 
     def _hand_on(self, floor_tracks: FloorTracks) -> None:
         finished = self.analytics.add(floor_tracks)

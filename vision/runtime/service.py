@@ -43,7 +43,6 @@ from vision.core.types import Detections, Frame
 from vision.perception.detect import Detector
 from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import MotionGate
-from vision.perception.regions import FloorBox
 from vision.perception.track import build_tracker
 from vision.runtime.batch import RunSettings, peak_memory_mb, unexpected_error
 from vision.runtime.camera_run import CameraRun
@@ -303,7 +302,7 @@ class CameraWorker(threading.Thread):
             detector=planned_detector(
                 self.detector,
                 self.projector,
-                FloorBox.of_grid(self.flow.grid if self.flow else None),
+                self.flow.grid if self.flow else None,
                 self.job.detection_region,
                 settings.detection_plan,
             ),

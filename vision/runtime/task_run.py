@@ -24,7 +24,6 @@ from vision.core.types import FloorTracks
 from vision.perception.detect import Detector
 from vision.perception.detection_plan import planned_detector
 from vision.perception.gate import MotionGate
-from vision.perception.regions import FloorBox
 from vision.perception.track import build_tracker
 from vision.runtime.batch import RunSettings, unexpected_error
 from vision.runtime.camera_run import CameraRun
@@ -126,7 +125,7 @@ def run_task(
             detector=planned_detector(
                 detector,
                 projector,
-                FloorBox.of_grid(flow.grid if flow else None),
+                flow.grid if flow else None,
                 task.detection_region,
                 settings.detection_plan,
             ),
