@@ -38,9 +38,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 LONDON = ZoneInfo("Europe/London")
 
 
-def footfall(*args: str | Path) -> subprocess.CompletedProcess:
+def footfall(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vision", *map(str, args)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "vision", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
     )
 
 
@@ -246,7 +246,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def report_of(tmp_path: Path, *args: str | Path) -> dict:
     out = tmp_path / "report"
-    result = footfall("report", *args, "--out", out)
+    result = footfall("report", *args, "--out", out, "--overwrite")
     assert result.returncode == 0, result.stderr
     return json.loads((out / "summary.json").read_text())
 
@@ -345,12 +345,26 @@ def test_bad_input_is_one_line_and_leaves_no_report(shop, tmp_path):
     assert [path.name for path in out.iterdir()] == ["mine.txt"]
 
 
-def test_a_new_report_replaces_an_earlier_one_whole(shop, tmp_path):
+def test_a_report_never_silently_replaces_another(shop, tmp_path):
     a, _ = shop
     first = report_of(tmp_path, a, "--from", "2026-03-27", "--to", "2026-03-27", "--min-visitors", "1")
+    out = tmp_path / "report"
+    refused = footfall("report", a, "--from", "2026-03-30", "--to", "2026-03-30", "--out", out)
+    assert_one_clear_line(refused, "already holds a report; pass --overwrite")
+    assert json.loads((out / "summary.json").read_text()) == first
     second = report_of(tmp_path, a, "--from", "2026-03-30", "--to", "2026-03-30", "--min-visitors", "1")
     assert first["period"]["first"].startswith("2026-03-27") and second["period"]["first"].startswith("2026-03-30")
     assert [path.name for path in tmp_path.iterdir()] == ["report"]
+
+
+def test_without_out_each_report_gets_its_own_folder_beside_the_record(shop, tmp_path):
+    a, _ = shop
+    made = [footfall("report", a, "--min-visitors", "1", cwd=tmp_path) for _ in range(2)]
+    assert all(result.returncode == 0 for result in made), made[0].stderr
+    folders = sorted((Path(a) / "reports").iterdir())
+    assert len(folders) == 2 and all((folder / "index.html").is_file() for folder in folders)
+    assert str(folders[0]) in made[0].stdout or str(folders[1]) in made[0].stdout
+    assert not (tmp_path / "report").exists()
 
 
 def test_timezone_of_synthetic_site_is_respected():
@@ -407,3 +421,57 @@ def test_a_camera_without_data_in_the_period_is_named(shop, tmp_path):
     assert result.stderr.strip().splitlines() == ["warning: camera b has no tracks in 2026-03-30 to …; it is left out"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cameras"] == ["a"] and summary["cameras_without_data"] == ["b"]
+
+
+def test_occupancy_is_averaged_over_the_footage_and_gaps_stay_gaps(tmp_path):
+    """Footage 09:00-09:30 and 11:00-11:10: a person in view 09:00-09:15 is 0.5 people in hour 9 (not 0.25 over
+    the whole hour), hour 10 has no footage and no row, and hour 11 is covered with nobody: 0 people."""
+    out = tmp_path / "out"
+    write_output(out, "a", [(local(27, 9), 900.0 - 5.0)])
+    record = json.loads((out / "run.json").read_text())
+    record["cameras"] = [
+        {"camera": "a", "source_info": {"start_time": local(27, 9).isoformat()}, "media_seconds_analysed": 1800.0},
+        {"camera": "a", "source_info": {"start_time": local(27, 11).isoformat()}, "media_seconds_analysed": 600.0},
+    ]
+    write_json_atomic(out / "run.json", record)
+    report = report_of(tmp_path, out, "--min-visitors", "1")
+    in_view = [(row["bucket"][11:16], row["people"], row["footage_s"]) for row in report["tables"]["people_in_view"]]
+    assert in_view == [("09:00", pytest.approx(0.5, abs=0.01), 1800.0), ("11:00", 0.0, 600.0)]
+    till = [row for row in report["tables"]["people_per_zone"] if row["place"] == "till"]
+    assert [row["bucket"][11:16] for row in till] == ["09:00", "11:00"]
+    assert till[0]["people"] == pytest.approx(890.0 / 1800.0, abs=0.01) and till[1]["people"] == 0.0
+
+
+def test_charts_say_what_they_hide_and_read_from_zero(pets_site_run):
+    """The report's figures as drawn: one bucket is one labelled bar, counts start at zero, a hidden figure is a
+    `<k` label, the segment chart and table agree in percent, booleans read yes/no, and the heat colours are the
+    PNG pictures' colours."""
+    from vision.core.heat_colours import heat_lut_bgr, plotly_colorscale
+    from vision.report.build import ReportOptions, build_report, suppressed_tables
+    from vision.report.charts import charts, heatmap_figure
+    from vision.report.inputs import open_run_folders
+    from vision.report.write import _cell, span_text
+
+    _, out = pets_site_run
+    report = build_report(open_run_folders([out]), ReportOptions(min_visitors=5))
+    tables = suppressed_tables(report)
+    figures = charts(report, tables)
+    in_view = figures["people_in_view"]
+    (bar,) = in_view.data
+    assert len(bar.x) == 1 and bar.y[0] == tables["people_in_view"][0]["people"] > 1.0
+    assert in_view.layout.yaxis.rangemode == "tozero" and list(in_view.layout.xaxis.ticktext) == ["12 Mar 10:00"]
+    hidden = [row["zone"] for row in tables["zones"] if row["visitors"] == "<5"]
+    assert hidden, "the PETS clip has a zone with fewer than 5 visitors"
+    texts = dict(zip(figures["zones"].data[0].x, figures["zones"].data[0].text, strict=True))
+    assert all(texts[zone] == "<5" for zone in hidden)
+    segments = figures["segments"].data[0]
+    for row, text in zip(tables["segments"], segments.text, strict=True):
+        assert text == (row["share_pct"] if row["share_pct"] == "<5" else f"{row['share_pct']:g} %")
+    assert _cell(False) == "no" and _cell(True) == "yes"
+    assert span_text(report.main.span) == "2009-03-12 10:00:00 to 10:00:57"
+    heat = heatmap_figure(report)
+    assert [list(stop) for stop in heat.data[0].colorscale] == plotly_colorscale()
+    low, high = (heat_lut_bgr()[level, 0][::-1].astype(int) for level in (0, 255))
+    assert plotly_colorscale()[0][1] == f"rgb({low[0]},{low[1]},{low[2]})"
+    assert plotly_colorscale()[-1][1] == f"rgb({high[0]},{high[1]},{high[2]})"
+    assert sum(low) > sum(high), "light for little time, dark for the most"

@@ -618,15 +618,21 @@ def report_command(
     browser_s: Annotated[float, typer.Option(help="Time in view from which a track is a browser, seconds.")] = 10.0,
     dweller_s: Annotated[float, typer.Option(help="Time in view from which a track is a dweller, seconds.")] = 120.0,
     smooth_m: Annotated[float, typer.Option(help="Heatmap smoothing kernel (Gaussian sigma), metres.")] = 0.5,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Report folder (default: a new folder under the first OUT's reports/, named by time)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the report already in --out.")] = False,
 ) -> None:
-    """Figures for any period from the outputs on disk: report/index.html (works offline), a CSV per table and
-    report/summary.json."""
+    """Figures for any period from the outputs on disk: index.html (works offline), a CSV per table and
+    summary.json, in a folder of their own (never over another report unless --overwrite)."""
     from zoneinfo import ZoneInfo
 
     from vision.report.build import ReportOptions, build_report
     from vision.report.inputs import BUCKETS, open_run_folders, parse_period
-    from vision.report.write import write_report
+    from vision.report.write import default_report_folder, span_text, write_report
 
     try:
         if bucket not in BUCKETS:
@@ -646,7 +652,8 @@ def report_command(
             smooth_m=smooth_m,
         )
         report = build_report(runs, options)
-        write_report(report, out)
+        out = out if out is not None else default_report_folder(report)
+        write_report(report, out, overwrite=overwrite)
     except FootfallError as exc:
         raise fail(str(exc)) from None
     for line in runs.unfinished:
@@ -654,7 +661,7 @@ def report_command(
     for missing in report.cameras_without_data:
         typer.echo(f"warning: camera {missing} has no tracks in {report.main.label}; it is left out", err=True)
     span = report.main.span
-    covered = f"{span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M}" if span else "no data"
+    covered = span_text(span)
     typer.echo(
         f"report on {', '.join(report.cameras)} ({covered}, {report.timezone}): {out / 'index.html'}, "
         f"{out / 'summary.json'} and a CSV per table"

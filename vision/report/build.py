@@ -96,12 +96,12 @@ _SUPPRESSED = {
     "lines_by_hour_of_day": ("tracks", ("in", "out", "tracks")),
     "zones": (
         "visitors",
-        ("visits", "visitors", "dwell_median_s", "dwell_p90_s", "person_seconds", "person_seconds_per_m2"),
+        ("visits", "visitors", "dwell_median_s", "dwell_p90_s", "person_seconds", "person_seconds_per_m2", "cold"),
     ),
     "people_in_view": ("tracks", ("people", "tracks")),
     "people_per_zone": ("tracks", ("people", "tracks")),
     "tracks_per_bucket": ("tracks", ("tracks", "time_in_view_median_s")),
-    "segments": ("tracks", ("tracks", "share")),
+    "segments": ("tracks", ("tracks", "share_pct")),
     "top_paths": ("tracks", ("tracks",)),
     "transitions": ("tracks", ("moves", "tracks")),
     "funnels": ("tracks", ("tracks", "conversion_from_previous", "conversion_from_start")),
@@ -223,7 +223,7 @@ def _headline(figures: PeriodFigures) -> dict[str, tuple[float, int]]:
             out[f"zone {name}: dwell median (s)"] = (zone["dwell_median_s"], visitors)
         out[f"zone {name}: person-seconds per m²"] = (zone["person_seconds_per_m2"], visitors)
     for segment in tables.get("segments", []):
-        out[f"segment {segment['segment']}: share"] = (segment["share"], tracks)
+        out[f"segment {segment['segment']}: share (%)"] = (segment["share_pct"], tracks)
     return out
 
 

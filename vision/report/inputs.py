@@ -93,6 +93,39 @@ class RunFolders:
             for camera, figures in sorted(found.items())
         }
 
+    def footage_spans(self) -> list[FootageSpan]:
+        """What each folder's record says its footage covered, per camera: a file run's camera from its start
+        time for the seconds analysed, a batch task likewise for its stretch of its file, a live service's camera
+        from its first sample (None here) until the record was last written (its gaps are the outages dataset).
+        A camera whose start time is unknown gets `start` None too: its first to last sample stands in."""
+        spans: list[FootageSpan] = []
+        for folder in self.folders:
+            try:
+                record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            if record.get("kind") == "service":
+                until = _when(record.get("stopped_at")) or _when(record.get("updated_at"))
+                for camera in record.get("cameras") or []:
+                    if isinstance(camera, dict) and isinstance(camera.get("camera"), str):
+                        spans.append(FootageSpan(camera["camera"], None, until))
+            elif record.get("kind") == "batch":
+                spans += _batch_spans(folder)
+            else:
+                for camera in record.get("cameras") or []:
+                    if not isinstance(camera, dict) or not isinstance(camera.get("camera"), str):
+                        continue
+                    info = camera.get("source_info") or {}
+                    start = _when(info.get("start_time")) if isinstance(info, dict) else None
+                    seconds = camera.get("media_seconds_analysed")
+                    if start is None or not isinstance(seconds, int | float) or seconds <= 0:
+                        spans.append(FootageSpan(camera["camera"], None, None))
+                    else:
+                        spans.append(FootageSpan(camera["camera"], start, start + timedelta(seconds=seconds)))
+        return spans
+
     @property
     def fused(self) -> bool:
         """Whether any folder holds site tracks: its figures count a person seen by several cameras once."""
@@ -108,6 +141,44 @@ class RunFolders:
             for path in sorted((folder / dataset).rglob("*.parquet"))
             if not path.name.startswith(".")
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class FootageSpan:
+    """A stretch of time a camera's footage covered; None where the record does not say (the camera's first or
+    last sample stands in)."""
+
+    camera: str
+    start: datetime | None
+    end: datetime | None
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _batch_spans(folder: Path) -> list[FootageSpan]:
+    """The stretch of footage each finished task of a batch stands for (its manifest entry)."""
+    spans = []
+    for path in sorted((folder / "_manifest").glob("*.json")):
+        try:
+            task = json.loads(path.read_text(encoding="utf-8"))
+            camera, start = str(task["camera"]), _when(task.get("start"))
+            from_s = float(task.get("from_s") or 0.0)
+            to_s = task.get("to_s") if task.get("to_s") is not None else task.get("duration_s")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if start is None or not isinstance(to_s, int | float):
+            spans.append(FootageSpan(camera, None, None))
+        else:
+            spans.append(FootageSpan(camera, start + timedelta(seconds=from_s), start + timedelta(seconds=to_s)))
+    return spans
 
 
 def _has_parts(dataset: Path) -> bool:

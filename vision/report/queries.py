@@ -5,13 +5,11 @@ row dicts. Staff tracks are left out of every figure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
 from vision.report.inputs import Bucket, Level, RunFolders
-
-_BUCKET_SECONDS = {"hour": 3600, "day": 86_400, "week": 604_800}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +99,78 @@ def connect(
             )
         else:
             con.execute("CREATE VIEW camera_spans AS SELECT * FROM track_spans")
+        _create_covered(con, runs, scope)
     zones = [(z["name"], z["kind"], float(z["area_m2"])) for z in runs.site.zones]
     con.execute("CREATE TABLE zones (zone VARCHAR, zone_kind VARCHAR, area_m2 DOUBLE)")
     if zones:
         con.executemany("INSERT INTO zones VALUES (?, ?, ?)", zones)
     return con
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(interval for interval in intervals if interval[1] > interval[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _minus(intervals: list[tuple[datetime, datetime]], holes: list[tuple[datetime, datetime]]) -> list:
+    out = []
+    for start, end in intervals:
+        pieces = [(start, end)]
+        for hole_start, hole_end in holes:
+            pieces = [
+                piece
+                for a, b in pieces
+                for piece in ((a, min(b, hole_start)), (max(a, hole_end), b))
+                if piece[1] > piece[0]
+            ]
+        out += pieces
+    return out
+
+
+def covered_intervals(
+    con: duckdb.DuckDBPyConnection, runs: RunFolders, scope: Scope
+) -> list[tuple[datetime, datetime]]:
+    """The stretches of the scope that some camera in it had footage for (the records' footage spans, a camera's
+    first to last sample where its record does not say, each camera's outages taken out), merged across cameras."""
+    seen = {
+        camera: (first, last)
+        for camera, first, last in con.execute(
+            "SELECT camera, min(t_first), max(t_last) FROM camera_spans GROUP BY camera"
+        ).fetchall()
+    }
+    spans = [span for span in runs.footage_spans() if scope.cameras is None or span.camera in scope.cameras]
+    per_camera: dict[str, list[tuple[datetime, datetime]]] = {}
+    for camera in seen.keys() - {span.camera for span in spans}:
+        per_camera.setdefault(camera, []).append(seen[camera])
+    for span in spans:
+        first, last = seen.get(span.camera, (None, None))
+        start, end = span.start or first, span.end or last
+        if start is not None and end is not None:
+            per_camera.setdefault(span.camera, []).append((start, end))
+    gaps: dict[str, list[tuple[datetime, datetime]]] = {}
+    if has_view(con, "outages"):
+        for camera, start, end in con.execute('SELECT camera, "start", "end" FROM outages').fetchall():
+            gaps.setdefault(camera, []).append((start, end))
+    low = scope.start or datetime.min.replace(tzinfo=UTC)
+    high = scope.end or datetime.max.replace(tzinfo=UTC)
+    clipped = [
+        (max(start, low), min(end, high))
+        for camera, intervals in per_camera.items()
+        for start, end in _minus(_merged(intervals), _merged(gaps.get(camera, [])))
+    ]
+    return _merged(clipped)
+
+
+def _create_covered(con: duckdb.DuckDBPyConnection, runs: RunFolders, scope: Scope) -> None:
+    con.execute("CREATE TEMP TABLE covered (t0 TIMESTAMPTZ, t1 TIMESTAMPTZ)")
+    intervals = covered_intervals(con, runs, scope)
+    if intervals:
+        con.executemany("INSERT INTO covered VALUES (?, ?)", intervals)
 
 
 def has_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -212,27 +277,41 @@ def zone_figures(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def occupancy(con: duckdb.DuckDBPyConnection, bucket: Bucket, source: str) -> list[dict]:
-    """Average people present per bucket (person-seconds in the bucket / its length) from presence intervals:
-    `source` is 'view' (each track's first to last time) or 'zones' (each visit's in to out, per zone)."""
+    """Average people present per bucket: person-seconds in the bucket over the seconds of it that footage covered
+    (`covered`), so a bucket the footage covers in part is not diluted, and one it does not cover at all is left
+    out (a gap, not a zero). Presence intervals: `source` 'view' (each track's first to last time) or 'zones'
+    (each visit's in to out, per zone; every zone gets a row per covered bucket, zero where nobody came)."""
     if source == "view":
         if not has_view(con, "track_spans"):
             return []
         intervals = "SELECT 'in view' AS place, camera, track, t_first AS t0, t_last AS t1 FROM track_spans"
+        places = "SELECT 'in view' AS place"
     else:
         if not has_view(con, "visits"):
             return []
         intervals = "SELECT zone AS place, camera, track, t_in AS t0, t_out AS t1 FROM visits"
-    seconds = _BUCKET_SECONDS[bucket]
-    local0, local1 = "timezone(current_setting('TimeZone'), t0)", "timezone(current_setting('TimeZone'), t1)"
+        places = "SELECT zone AS place FROM zones"
+    step = f"INTERVAL 1 {bucket}"
+
+    def cut(table: str, extra: str) -> str:
+        local0, local1 = "timezone(current_setting('TimeZone'), t0)", "timezone(current_setting('TimeZone'), t1)"
+        return (
+            f"SELECT {extra}{local0} AS l0, {local1} AS l1, unnest(generate_series(date_trunc('{bucket}', {local0}), "
+            f"date_trunc('{bucket}', {local1}), {step})) AS bucket FROM {table}"
+        )
+
+    seconds = f"epoch(least(l1, bucket + {step}) - greatest(l0, bucket))"
     return rows(
         con,
-        f"WITH spans AS ({intervals}), "
-        f"pieces AS (SELECT place, camera, track, {local0} AS l0, {local1} AS l1, "
-        f"unnest(generate_series(date_trunc('{bucket}', {local0}), date_trunc('{bucket}', {local1}), "
-        f"INTERVAL 1 {bucket})) AS bucket FROM spans) "
-        "SELECT place, bucket, round(sum(epoch(least(l1, bucket + INTERVAL 1 "
-        f"{bucket}) - greatest(l0, bucket))) / {seconds}, 4) AS people, count(DISTINCT (camera, track)) AS tracks "
-        "FROM pieces GROUP BY ALL ORDER BY place, bucket",
+        f"WITH spans AS ({intervals}), pieces AS ({cut('spans', 'place, camera, track, ')}), "
+        f"present AS (SELECT place, bucket, sum({seconds}) AS seconds, count(DISTINCT (camera, track)) AS tracks "
+        "FROM pieces GROUP BY ALL), "
+        f"cover AS (SELECT bucket, sum({seconds}) AS covered_s FROM ({cut('covered', '')}) GROUP BY bucket "
+        f"HAVING sum({seconds}) > 0), places AS ({places}) "
+        "SELECT l.place, c.bucket, round(coalesce(p.seconds, 0) / c.covered_s, 4) AS people, "
+        "coalesce(p.tracks, 0) AS tracks, round(c.covered_s, 1) AS footage_s "
+        "FROM places l CROSS JOIN cover c LEFT JOIN present p ON p.place = l.place AND p.bucket = c.bucket "
+        "ORDER BY l.place, c.bucket",
     )
 
 
@@ -255,7 +334,7 @@ def segments(con: duckdb.DuckDBPyConnection, browser_s: float, dweller_s: float)
         con,
         "WITH labelled AS (SELECT CASE WHEN epoch(t_last - t_first) < ? THEN 'pass-by' "
         "WHEN epoch(t_last - t_first) < ? THEN 'browser' ELSE 'dweller' END AS segment FROM track_spans) "
-        "SELECT segment, count(*) AS tracks, round(count(*) / sum(count(*)) OVER (), 4) AS share "
+        "SELECT segment, count(*) AS tracks, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS share_pct "
         "FROM labelled GROUP BY segment ORDER BY array_position(['pass-by', 'browser', 'dweller'], segment)",
         [browser_s, dweller_s],
     )
