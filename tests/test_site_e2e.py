@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import PETS_GT
+from vision.sinks.pictures import AXIS_BOTTOM_PX, AXIS_TOP_PX
 
 SITE_YAML = """\
 version: 1
@@ -128,4 +129,7 @@ def test_summary_and_heatmaps(site_run):
     zone_seconds = sum(zone["person_seconds"] for zone in summary["zones"].values())
     assert grid.sum() > zone_seconds, "people are also seen outside the zones"
     picture = cv2.imread(str(out / "heatmaps" / "site.png"))
-    assert picture is not None and picture.shape[0] == 960, "40 px a metre over 24 m"
+    title_px = 52  # two title lines
+    floor_px = picture.shape[0] - title_px - AXIS_TOP_PX - AXIS_BOTTOM_PX
+    assert floor_px == 960, "40 px a metre over 24 m"
+    assert (picture[:title_px] < 128).any(), "a title"

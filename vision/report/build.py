@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter
 from vision.core.errors import first_line
 from vision.report import queries
 from vision.report.inputs import Bucket, Period, ReportError, RunFolders
+from vision.report.record_cache import RecordCache
 from vision.report.summary import flow_summary, funnel_steps, summary_bucket_s
 from vision.sinks.live import OUTAGES_SCHEMA
 from vision.sinks.parquet import EVENTS_SCHEMA, HEAT_CELLS_SCHEMA, TRACKS_SCHEMA, VISITS_SCHEMA, ZONE_SECONDS_SCHEMA
@@ -36,6 +37,7 @@ class ReportOptions:
     period: Period | None = None
     compare: Period | None = None
     cameras: tuple[str, ...] | None = None
+    zones: tuple[str, ...] | None = None  # zone figures for these zones only (None: all)
     bucket: Bucket = "hour"
     min_visitors: int = 5
     browser_s: float = 10.0
@@ -43,6 +45,7 @@ class ReportOptions:
     smooth_m: float = 0.5
     top_paths: int = 10
     cold_share: float = 0.25  # a zone below this share of the median zone's person-seconds per m² is cold
+    with_summary: bool = True  # the run summary's figures too (summary.json); the dashboard's views do without
 
     def __post_init__(self) -> None:
         if self.min_visitors < 1:
@@ -148,8 +151,10 @@ def _flag_cold(zones: list[dict], cold_share: float) -> list[dict]:
     return [{**zone, "cold": bool(zone["person_seconds_per_m2"] < cold_share * typical)} for zone in zones]
 
 
-def period_figures(runs: RunFolders, options: ReportOptions, period: Period | None) -> PeriodFigures:
-    """Every table of one period, straight from DuckDB."""
+def period_figures(
+    runs: RunFolders, options: ReportOptions, period: Period | None, cache: RecordCache | None = None
+) -> PeriodFigures:
+    """Every table of one period, straight from DuckDB (from the files, or from `cache` where it serves)."""
     scope = queries.Scope(
         start=period.start if period else None,
         end=period.end if period else None,
@@ -157,7 +162,7 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         bucket=options.bucket,
     )
     visitors = queries.level_of(runs, scope) == "site" and runs.fused
-    con = queries.connect(runs, scope)
+    con = queries.connect(runs, scope, cache=cache, zones=options.zones)
     try:
         span = queries.data_span(con)
         figures = PeriodFigures(label=period.label if period else "all data", span=span, visitors=visitors)
@@ -182,10 +187,12 @@ def period_figures(runs: RunFolders, options: ReportOptions, period: Period | No
         tables["transitions"] = queries.transitions(con)
         tables["funnels"] = _funnels(runs.site.funnels, paths)
         tables["queue_waits"] = queries.queue_waits(con)
-        bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
-        figures.summary = flow_summary(
-            con, runs.site, options.min_visitors, bucket_s, paths=paths, moves=tables["transitions"], visitors=visitors
-        )
+        if options.with_summary:
+            bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
+            figures.summary = flow_summary(
+                con, runs.site, options.min_visitors, bucket_s, paths=paths, moves=tables["transitions"],
+                visitors=visitors,
+            )  # fmt: skip
         for name, needs in _FLOOR_TABLES.items():
             if not queries.has_view(con, needs):
                 del tables[name]  # a run without a site has no zones or lines: those tables are left out
@@ -245,12 +252,15 @@ def compare(before: PeriodFigures, after: PeriodFigures, min_visitors: int) -> l
     return rows
 
 
-def build_report(runs: RunFolders, options: ReportOptions) -> Report:
+def build_report(runs: RunFolders, options: ReportOptions, cache: RecordCache | None = None) -> Report:
     """The report's content; ReportError when the period holds no data at all, or when a part file on disk is
-    damaged (named: a report that left its rows out would be silently wrong)."""
+    damaged (named: a report that left its rows out would be silently wrong). With a `cache` (the dashboard's),
+    the record's rows come from memory where it serves the period, and the partitions it could not read are its
+    `unreadable` (the dashboard shows them) rather than an error."""
     try:
-        _refuse_foreign_parts(runs)
-        return _build_report(runs, options)
+        if cache is None:
+            _refuse_foreign_parts(runs)
+        return _build_report(runs, options, cache)
     except duckdb.Error as exc:
         damaged = damaged_parts(runs)
         if damaged:
@@ -303,19 +313,19 @@ def damaged_parts(runs: RunFolders) -> list[tuple[Path, str]]:
     return damaged
 
 
-def _build_report(runs: RunFolders, options: ReportOptions) -> Report:
-    main = period_figures(runs, options, options.period)
+def _build_report(runs: RunFolders, options: ReportOptions, cache: RecordCache | None) -> Report:
+    main = period_figures(runs, options, options.period, cache)
     if main.span is None:
         where = f" in the period {options.period.label}" if options.period else ""
         cameras = f" for cameras {', '.join(options.cameras)}" if options.cameras else ""
-        everything = period_figures(runs, ReportOptions(cameras=options.cameras), None).span
+        everything = period_figures(runs, ReportOptions(cameras=options.cameras), None, cache).span
         held = (
             f"; the data covers {everything[0]:%Y-%m-%d %H:%M} to {everything[1]:%Y-%m-%d %H:%M}" if everything else ""
         )
         raise ReportError(f"no tracks{where}{cameras} in {', '.join(map(str, runs.folders))}{held}")
     comparison, compare_label = None, None
     if options.compare is not None:
-        before = period_figures(runs, options, options.compare)
+        before = period_figures(runs, options, options.compare, cache)
         comparison, compare_label = compare(before, main, options.min_visitors), before.label
     cameras = sorted({row["camera"] for row in main.tables["cameras"]})
     wanted = list(options.cameras) if options.cameras else runs.cameras()

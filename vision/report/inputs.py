@@ -63,6 +63,10 @@ class RunFolders:
         `site` level a folder's site tracks (`site/`, written by the fusion pass of a multi-camera site) stand in for
         its camera tracks; a folder without them gives its camera tracks. The folder's own name is escaped:
         `site[ab]` names that folder, not a pattern matching `sitea`."""
+        return [f"{duckdb_glob_literal(str(folder))}/**/*.parquet" for folder in self.dataset_folders(name, level)]
+
+    def dataset_folders(self, name: str, level: Level = "site") -> list[Path]:
+        """The folders `dataset` reads (see there)."""
         folders = []
         for folder in self.folders:
             if level == "site" and name in FUSED_DATASETS and _has_site_tracks(folder):
@@ -70,7 +74,7 @@ class RunFolders:
                     folders.append(folder / SITE_FOLDER / name)
             elif (folder / name).is_dir():
                 folders.append(folder / name)
-        return [f"{duckdb_glob_literal(str(folder))}/**/*.parquet" for folder in folders]
+        return folders
 
     def clock_offsets(self) -> dict[str, dict]:
         """Per camera, the clock offsets the folders' fusion passes estimated (run.json's `fusion`): the median of

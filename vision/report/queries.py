@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from vision.report.inputs import Bucket, Level, RunFolders
+from vision.report.record_cache import RecordCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,72 +40,113 @@ def level_of(runs: RunFolders, scope: Scope) -> Level:
 
 
 def connect(
-    runs: RunFolders, scope: Scope, memory_limit: str = "4GB", level: Level | None = None
+    runs: RunFolders,
+    scope: Scope,
+    memory_limit: str = "4GB",
+    level: Level | None = None,
+    cache: RecordCache | None = None,
+    zones: tuple[str, ...] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per dataset on disk holding the rows in scope, staff left out (`tracks`,
     `events`, `visits`, `zone_seconds`, `heatmap_cells`), `staff_tracks` (the staff's track samples), `track_spans`
     (each customer track's first and last time), `camera_spans` (the same for each camera's own tracks: the
-    per-camera figures) and the site's `zones` table. At the `site` level (by default where the folders hold site
-    tracks and no cameras are picked, see `level_of`) the datasets are the site tracks'."""
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
+    per-camera figures), `covered` (the stretches footage covered) and the site's `zones` table (only `zones`, and
+    their visits and time, where given). At the `site` level (by default where the folders hold site tracks and
+    no cameras are picked, see `level_of`) the datasets are the site tracks'. With a `cache` that serves the scope
+    (whole hours), the rows come from its tables in memory instead of the files; the figures are the same."""
+    if cache is not None and not cache.serves(scope.start, scope.end):
+        cache = None
+    con = cache.cursor() if cache is not None else duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
     con.execute(f"SET TimeZone = '{runs.site.timezone}'")
     level = level_of(runs, scope) if level is None else level
 
-    def selection(files: list[str], time_column: str) -> str:
-        where = ["true"]
-        if scope.start is not None:
-            where.append(f"{time_column} >= TIMESTAMPTZ '{scope.start.isoformat()}'")
-        if scope.end is not None:
-            where.append(f"{time_column} < TIMESTAMPTZ '{scope.end.isoformat()}'")
-        if scope.cameras is not None:
-            listed = ", ".join("'" + camera.replace("'", "''") + "'" for camera in scope.cameras)
-            where.append(f"camera IN ({listed})")
-        source = f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)"
-        return f"SELECT * EXCLUDE (date) FROM {source} WHERE {' AND '.join(where)}"
+    def source(name: str, at: Level) -> str | None:
+        """The rows of one dataset: a read of its files, or the cache's tables of its folders."""
+        if cache is None:
+            files = runs.dataset(name, at)
+            return f"read_parquet({files!r}, hive_partitioning = true, union_by_name = true)" if files else None
+        tables = [table for folder in runs.dataset_folders(name, at) if (table := cache.table(folder, name))]
+        if not tables:
+            return None
+        union = " UNION ALL BY NAME ".join(f"SELECT * EXCLUDE (_part) FROM {table}" for table in tables)
+        return f"({union})"
 
+    def where(time_column: str, extra: list[str]) -> str:
+        conditions = ["true", *extra]
+        if scope.start is not None:
+            conditions.append(f"{time_column} >= TIMESTAMPTZ '{scope.start.isoformat()}'")
+        if scope.end is not None:
+            conditions.append(f"{time_column} < TIMESTAMPTZ '{scope.end.isoformat()}'")
+        if scope.cameras is not None:
+            conditions.append(f"camera IN ({_listed(scope.cameras)})")
+        return " AND ".join(conditions)
+
+    def selection(rows: str, time_column: str, extra: list[str] = ()) -> str:
+        return f"SELECT * EXCLUDE (date) FROM {rows} WHERE {where(time_column, list(extra))}"
+
+    picked = [f"zone IN ({_listed(zones)})"] if zones is not None else []
     for name, (time_column, has_staff) in _DATASETS.items():
-        files = runs.dataset(name, level)
-        if not files:
+        rows = source(name, level)
+        if rows is None:
             continue
-        selected = selection(files, time_column)
+        if name == "tracks" and cache is not None:  # the cache's hourly spans: each hour's first and last sample
+            hours = f"SELECT * FROM {rows} WHERE {where('hour', [])}"
+            samples = "SELECT camera, track, staff, unnest([t_first, t_last]) AS t FROM hours"
+            con.execute(f"CREATE TEMP VIEW tracks AS WITH hours AS ({hours}) {samples} WHERE NOT staff")
+            con.execute(f"CREATE TEMP VIEW staff_tracks AS WITH hours AS ({hours}) {samples} WHERE staff")
+            con.execute(
+                f"CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t_first) AS t_first, max(t_last) AS "
+                f"t_last, sum(samples) AS samples FROM ({hours}) WHERE NOT staff GROUP BY camera, track"
+            )
+            continue
+        selected = selection(rows, time_column, picked if name in ("visits", "zone_seconds") else [])
         if has_staff:
-            con.execute(f"CREATE VIEW {name} AS {selected} AND NOT staff")
+            con.execute(f"CREATE TEMP VIEW {name} AS {selected} AND NOT staff")
         else:
-            con.execute(f"CREATE VIEW {name} AS {selected}")
+            con.execute(f"CREATE TEMP VIEW {name} AS {selected}")
         if name == "tracks":
-            con.execute(f"CREATE VIEW staff_tracks AS {selected} AND staff")
-    outage_files = runs.dataset("outages")
-    if outage_files:  # a gap overlapping the period is in scope, cut to the period
+            con.execute(f"CREATE TEMP VIEW staff_tracks AS {selected} AND staff")
+            con.execute(  # a table, not a view: many figures read it, and the tracks are scanned once for all
+                "CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
+                "count(*) AS samples FROM tracks GROUP BY camera, track"
+            )
+    outages = source("outages", "site")
+    if outages is not None:  # a gap overlapping the period is in scope, cut to the period
         start = f"TIMESTAMPTZ '{scope.start.isoformat()}'" if scope.start is not None else '"start"'
         end = f"TIMESTAMPTZ '{scope.end.isoformat()}'" if scope.end is not None else '"end"'
-        where = [f'"start" < {end}', f'"end" > {start}']
+        conditions = [f'"start" < {end}', f'"end" > {start}']
         if scope.cameras is not None:
-            listed = ", ".join("'" + camera.replace("'", "''") + "'" for camera in scope.cameras)
-            where.append(f"camera IN ({listed})")
+            conditions.append(f"camera IN ({_listed(scope.cameras)})")
         con.execute(
-            f'CREATE VIEW outages AS SELECT camera, greatest("start", {start}) AS "start", least("end", {end}) AS '
-            f'"end", reason FROM read_parquet({outage_files!r}, hive_partitioning = true, union_by_name = true) '
-            f"WHERE {' AND '.join(where)}"
+            f'CREATE TEMP VIEW outages AS SELECT camera, greatest("start", {start}) AS "start", least("end", {end}) '
+            f'AS "end", reason FROM {outages} WHERE {" AND ".join(conditions)}'
         )
-    if runs.dataset("tracks", level):
-        con.execute(  # a table, not a view: many figures read it, and the tracks are scanned once for all of them
-            "CREATE TEMP TABLE track_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
-            "count(*) AS samples FROM tracks GROUP BY camera, track"
-        )
-        if level == "site" and runs.fused:
+    if has_view(con, "track_spans"):
+        camera_rows = source("tracks", "cameras") if level == "site" and runs.fused else None
+        if camera_rows is None:
+            con.execute("CREATE TEMP VIEW camera_spans AS SELECT * FROM track_spans")
+        elif cache is not None:
             con.execute(
-                "CREATE TEMP TABLE camera_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
-                f"count(*) AS samples FROM ({selection(runs.dataset('tracks', 'cameras'), 't')}) WHERE NOT staff "
+                "CREATE TEMP TABLE camera_spans AS SELECT camera, track, min(t_first) AS t_first, max(t_last) AS "
+                f"t_last, sum(samples) AS samples FROM {camera_rows} WHERE {where('hour', ['NOT staff'])} "
                 "GROUP BY camera, track"
             )
         else:
-            con.execute("CREATE VIEW camera_spans AS SELECT * FROM track_spans")
+            con.execute(
+                "CREATE TEMP TABLE camera_spans AS SELECT camera, track, min(t) AS t_first, max(t) AS t_last, "
+                f"count(*) AS samples FROM ({selection(camera_rows, 't')}) WHERE NOT staff GROUP BY camera, track"
+            )
         _create_covered(con, runs, scope)
-    zones = [(z["name"], z["kind"], float(z["area_m2"])) for z in runs.site.zones]
-    con.execute("CREATE TABLE zones (zone VARCHAR, zone_kind VARCHAR, area_m2 DOUBLE)")
-    if zones:
-        con.executemany("INSERT INTO zones VALUES (?, ?, ?)", zones)
+    site_zones = [(z["name"], z["kind"], float(z["area_m2"])) for z in runs.site.zones]
+    con.execute("CREATE TEMP TABLE zones (zone VARCHAR, zone_kind VARCHAR, area_m2 DOUBLE)")
+    site_zones = [zone for zone in site_zones if zones is None or zone[0] in zones]
+    if site_zones:
+        con.executemany("INSERT INTO zones VALUES (?, ?, ?)", site_zones)
     return con
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join("'" + name.replace("'", "''") + "'" for name in names) or "NULL"
 
 
 def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -347,11 +389,9 @@ def zone_sequences(con: duckdb.DuckDBPyConnection) -> list[dict]:
         return []
     return rows(
         con,
-        "WITH ordered AS (SELECT camera, track, zone, t_in, lag(zone) OVER (PARTITION BY camera, track "
-        "ORDER BY t_in, zone) AS previous FROM visits), "
-        "paths AS (SELECT camera, track, list(zone ORDER BY t_in, zone) AS path FROM ordered "
-        "WHERE previous IS NULL OR previous <> zone GROUP BY ALL) "
-        "SELECT path, count(*) AS tracks FROM paths GROUP BY path ORDER BY tracks DESC, path",
+        "WITH paths AS (SELECT list(zone ORDER BY t_in, zone) AS zones FROM visits GROUP BY camera, track) "
+        "SELECT list_filter(zones, lambda zone, i: i = 1 OR zone <> zones[i - 1]) AS path, count(*) AS tracks "
+        "FROM paths GROUP BY path ORDER BY tracks DESC, path",
     )
 
 

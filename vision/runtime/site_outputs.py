@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from vision.core.types import TrackHistory
 from vision.report.inputs import SITE_FOLDER, RunFolders, site_from_description
 from vision.sinks.atomic import atomic_output, write_json_atomic
 from vision.sinks.parquet import TrackTableSink
-from vision.sinks.pictures import heatmap_picture
+from vision.sinks.pictures import FLOOR_SIGMA_M, heatmap_picture
 
 if TYPE_CHECKING:
     from vision.runtime.site_fusion import FusionReport
@@ -138,6 +139,22 @@ def fused_summary(out_dir: Path, plan: FlowPlan) -> tuple[dict, tuple[FusionRepo
     return summary, fused
 
 
+def heatmap_title(plan: FlowPlan, name: str, summary: dict) -> list[str]:
+    """The two title lines of a floor heatmap picture: whose (the site's, or one camera's) and the period, from
+    the run's summary (a camera's own figures where the fusion pass kept them)."""
+    assert plan.grid is not None
+    whose = f"Dwell heatmap, site {plan.site_id}" + ("" if name == "site" else f", camera {name}")
+    period = summary.get("cameras", {}).get(name, summary).get("period") or summary.get("period")
+    if period:
+        start, end = datetime.fromisoformat(period["start"]), datetime.fromisoformat(period["end"])
+        until = end.strftime("%H:%M:%S" if end.date() == start.date() else "%Y-%m-%d %H:%M:%S")
+        when = f"{start:%Y-%m-%d %H:%M:%S} to {until} ({plan.timezone})"
+    else:
+        when = f"no tracks ({plan.timezone})"
+    how = f"smoothed {FLOOR_SIGMA_M:g} m, person-seconds per {plan.grid.cell_m:g} m cell"
+    return [whose, f"{when}, {how}"]
+
+
 def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> tuple[list[str], dict | None]:
     """Runs the fusion pass where the record holds several cameras' tracks (see `vision.runtime.site_fusion`), then
     writes summary.json and the heatmaps. Returns the paths written, relative to `out_dir`, and what the fusion
@@ -159,7 +176,8 @@ def write_site_outputs(out_dir: Path, flow: SiteFlow, plan: FlowPlan) -> tuple[l
             with atomic_output(folder / f"{name}.npy", "wb") as handle:
                 np.save(handle, grid)
             write_json_atomic(folder / f"{name}.json", {**plan.grid.to_json(), "total_person_seconds": grid.sum()})
-            picture = heatmap_picture(grid, plan.grid, plan.plan, plan.zones, plan.lines)
+            title = heatmap_title(plan, name, summary)
+            picture = heatmap_picture(grid, plan.grid, plan.plan, plan.zones, plan.lines, title, FLOOR_SIGMA_M)
             ok, encoded = cv2.imencode(".png", picture)
             if not ok:
                 raise OutputError(f"could not encode the heatmap picture for {name}")

@@ -1,0 +1,133 @@
+"""A record's datasets held in memory for the dashboard, kept up to date partition by partition.
+
+Each dataset folder (`tracks/`, `visits/`, … of an output folder, or of its `site/`) becomes one DuckDB table,
+loaded once. Before each use, every `camera=…/date=…` partition is listed with its files' names, sizes and
+modification times: a partition whose files changed (a service writing today's, a batch adding a day) is read
+again, one that went is dropped, and the others (finished days) are not read at all. Figures then come from memory.
+
+The track samples, the bulk of any record, are kept as each track's first and last time and sample count per hour
+(UTC), which is all the figures need of them: a period of whole hours gives exactly the figures of the samples
+themselves (`serves`). Other periods are read from the files (`vision.report.queries.connect` decides).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from vision.report.inputs import ReportError
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+_TRACK_HOURS = (
+    "SELECT camera, track, staff, to_timestamp(floor(epoch(t) / 3600) * 3600) AS hour, min(t) AS t_first, "
+    "max(t) AS t_last, count(*) AS samples, _part FROM ({rows}) GROUP BY ALL"
+)
+
+
+@dataclass(slots=True)
+class _Table:
+    name: str
+    parts: dict[str, Fingerprint] = field(default_factory=dict)
+    created: bool = False
+
+
+class RecordCache:
+    """One in-memory DuckDB database with a table per dataset folder. Not for several threads at once: callers
+    hold `lock` around `refresh` and the queries that follow."""
+
+    def __init__(self, memory_limit: str = "4GB") -> None:
+        self.db = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
+        self.lock = threading.RLock()
+        self._tables: dict[Path, _Table] = {}
+        self.unreadable: dict[str, str] = {}  # partition folder: why it was left out
+        self.reads = 0  # partitions read from disk so far (for the tests and the benchmark)
+
+    @staticmethod
+    def serves(start: datetime | None, end: datetime | None) -> bool:
+        """Whether a period's bounds are whole UTC hours (or open), which the hourly track table answers exactly."""
+        return all(bound is None or bound.timestamp() % 3600 == 0 for bound in (start, end))
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.db.cursor()
+
+    def table(self, folder: Path, dataset: str) -> str | None:
+        """The up-to-date table of one dataset folder (None while it holds no part files)."""
+        table = self._tables.get(folder)
+        if table is None:
+            table = self._tables[folder] = _Table(f"record_{len(self._tables)}")
+        current = _partitions(folder)
+        changed = [part for part, print_ in current.items() if table.parts.get(part) != print_]
+        gone = [part for part in table.parts if part not in current]
+        if gone or changed:
+            self._update(table, dataset, {part: current[part] for part in changed}, gone)
+        return table.name if table.parts else None
+
+    def _update(self, table: _Table, dataset: str, changed: dict[str, Fingerprint], gone: list[str]) -> None:
+        stale = [*gone, *changed]
+        if table.created and stale:
+            self.db.execute(f"DELETE FROM {table.name} WHERE _part IN (SELECT unnest(?))", [stale])
+        for part in stale:
+            table.parts.pop(part, None)
+            self.unreadable.pop(part, None)
+        if not changed:
+            return
+        try:
+            self._load(table, dataset, changed)
+        except duckdb.Error:  # one damaged or vanished file: read the partitions one by one, leaving out bad ones
+            for part, print_ in changed.items():
+                try:
+                    self._load(table, dataset, {part: print_})
+                except duckdb.Error as exc:
+                    self.unreadable[part] = str(exc).splitlines()[0]
+
+    def _load(self, table: _Table, dataset: str, parts: dict[str, Fingerprint]) -> None:
+        files = [os.path.join(part, name) for part, print_ in parts.items() for name, _, _ in print_]
+        rows = (
+            f"SELECT * EXCLUDE (filename), regexp_replace(filename, '/[^/]*$', '') AS _part FROM read_parquet("
+            f"{files!r}, hive_partitioning = true, union_by_name = true, filename = true)"
+        )
+        select = _TRACK_HOURS.format(rows=rows) if dataset == "tracks" else rows
+        if table.created:
+            self.db.execute(f"INSERT INTO {table.name} BY NAME {select}")
+        else:
+            self.db.execute(f"CREATE TABLE {table.name} AS {select}")
+            table.created = True
+        self.reads += len(parts)
+        table.parts.update(parts)
+
+
+def _partitions(folder: Path) -> dict[str, Fingerprint]:
+    """Each `camera=…/date=…` folder under a dataset folder with its part files' (name, size, mtime)."""
+    found: dict[str, Fingerprint] = {}
+    try:
+        cameras = [entry for entry in os.scandir(folder) if entry.is_dir() and entry.name.startswith("camera=")]
+    except FileNotFoundError:
+        return found
+    except OSError as exc:
+        raise ReportError(f"{folder}: cannot be listed ({exc.strerror})") from None
+    for camera in cameras:
+        try:
+            days = [entry for entry in os.scandir(camera.path) if entry.is_dir() and entry.name.startswith("date=")]
+        except OSError:
+            continue  # went while listing (a service's tidy-up): nothing to read
+        for day in days:
+            try:
+                files = tuple(
+                    sorted(
+                        (entry.name, stat.st_size, stat.st_mtime_ns)
+                        for entry in os.scandir(day.path)
+                        if entry.name.endswith(".parquet") and not entry.name.startswith(".")
+                        for stat in (entry.stat(),)
+                    )
+                )
+            except OSError:
+                continue
+            if files:
+                found[day.path] = files
+    return found
