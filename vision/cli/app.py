@@ -666,3 +666,57 @@ def report_command(
         f"report on {', '.join(report.cameras)} ({covered}, {report.timezone}): {out / 'index.html'}, "
         f"{out / 'summary.json'} and a CSV per table"
     )
+
+
+@app.command("dashboard")
+def dashboard_command(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Output folders of `footfall run`, `batch` or `serve`.", metavar="OUT...")
+    ],
+    bind: Annotated[
+        str, typer.Option(help="Address of the page, HOST:PORT (port 0: any free port).")
+    ] = "127.0.0.1:8080",
+    min_visitors: Annotated[
+        int, typer.Option(help="Figures resting on fewer distinct tracks are shown as <N (privacy).")
+    ] = 5,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """A local web page over the record: pick a period, cameras, zones and bucket, compare with an earlier
+    period, download any table as CSV, and watch a live service's "now" (see README: `footfall dashboard`).
+    Read-only; the same figures as `footfall report`."""
+    from vision.report.dashboard import Dashboard
+    from vision.report.dashboard_server import DashboardServer
+    from vision.runtime.health import parse_address
+
+    _configure_logging(verbose)
+    try:
+        if min_visitors < 1:
+            raise fail(f"--min-visitors must be at least 1, got {min_visitors}")
+        try:
+            host, port = parse_address(bind)
+        except ValueError:
+            raise fail(f"--bind {bind!r} is not HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks a free one)") from None
+        dashboard = Dashboard(folders, min_visitors=min_visitors)
+        server = DashboardServer(dashboard, host, port)
+    except FootfallError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot listen on {bind} ({exc.strerror}); give another --bind") from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            f"warning: the dashboard listens on {host}: anyone who can reach this machine there can read the figures",
+            err=True,
+        )
+    typer.echo(f"dashboard of {', '.join(map(str, folders))} at {server.url} (Ctrl-C stops it)", err=False)
+    sys.stdout.flush()
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

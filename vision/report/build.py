@@ -151,6 +151,17 @@ def _flag_cold(zones: list[dict], cold_share: float) -> list[dict]:
     return [{**zone, "cold": bool(zone["person_seconds_per_m2"] < cold_share * typical)} for zone in zones]
 
 
+def record_span(
+    runs: RunFolders, cameras: tuple[str, ...] | None, cache: RecordCache | None = None
+) -> tuple[datetime, datetime] | None:
+    """The first and last track time of the whole record (site-local), for the cameras given (None: all)."""
+    con = queries.connect(runs, queries.Scope(None, None, cameras, "day"), cache=cache)
+    try:
+        return queries.data_span(con)
+    finally:
+        con.close()
+
+
 def period_figures(
     runs: RunFolders, options: ReportOptions, period: Period | None, cache: RecordCache | None = None
 ) -> PeriodFigures:
@@ -184,7 +195,7 @@ def period_figures(
         tables["top_paths"] = [
             {"path": " → ".join(row["path"]), "tracks": row["tracks"]} for row in paths[: options.top_paths]
         ]
-        tables["transitions"] = queries.transitions(con)
+        tables["transitions"] = queries.transitions_of_paths(paths)
         tables["funnels"] = _funnels(runs.site.funnels, paths)
         tables["queue_waits"] = queries.queue_waits(con)
         if options.with_summary:
@@ -318,7 +329,7 @@ def _build_report(runs: RunFolders, options: ReportOptions, cache: RecordCache |
     if main.span is None:
         where = f" in the period {options.period.label}" if options.period else ""
         cameras = f" for cameras {', '.join(options.cameras)}" if options.cameras else ""
-        everything = period_figures(runs, ReportOptions(cameras=options.cameras), None, cache).span
+        everything = record_span(runs, options.cameras, cache)
         held = (
             f"; the data covers {everything[0]:%Y-%m-%d %H:%M} to {everything[1]:%Y-%m-%d %H:%M}" if everything else ""
         )

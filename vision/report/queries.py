@@ -395,6 +395,20 @@ def zone_sequences(con: duckdb.DuckDBPyConnection) -> list[dict]:
     )
 
 
+def transitions_of_paths(paths: list[dict]) -> list[dict]:
+    """`transitions` worked out from `zone_sequences` (each path's moves, times the tracks that took it), without
+    reading the visits again."""
+    moves: dict[tuple[str, str], list[int]] = {}
+    for path in paths:
+        steps = list(zip(path["path"], path["path"][1:], strict=False))
+        for step in steps:
+            moves.setdefault(step, [0, 0])[0] += path["tracks"]
+        for step in set(steps):
+            moves[step][1] += path["tracks"]
+    rows_ = [{"from": a, "to": b, "moves": m, "tracks": t} for (a, b), (m, t) in moves.items()]
+    return sorted(rows_, key=lambda row: (-row["moves"], row["from"], row["to"]))
+
+
 def transitions(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Moves from one zone to the next within a track, counted, with the distinct tracks behind each."""
     if not has_view(con, "visits"):

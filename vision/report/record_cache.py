@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from vision.report.inputs import ReportError
+from vision.report.inputs import DATASETS, ReportError, RunFolders
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -47,6 +47,7 @@ class RecordCache:
         self._tables: dict[Path, _Table] = {}
         self.unreadable: dict[str, str] = {}  # partition folder: why it was left out
         self.reads = 0  # partitions read from disk so far (for the tests and the benchmark)
+        self.generation = 0  # goes up whenever a table changes
 
     @staticmethod
     def serves(start: datetime | None, end: datetime | None) -> bool:
@@ -66,7 +67,17 @@ class RecordCache:
         gone = [part for part in table.parts if part not in current]
         if gone or changed:
             self._update(table, dataset, {part: current[part] for part in changed}, gone)
+            self.generation += 1
         return table.name if table.parts else None
+
+    def refresh(self, runs: RunFolders) -> int:
+        """Brings every dataset folder of the record up to date; returns the generation (which answers that
+        rested on the record before can be told by)."""
+        for level in ("site", "cameras"):
+            for dataset in (*DATASETS, "outages"):
+                for folder in runs.dataset_folders(dataset, level):  # type: ignore[arg-type]
+                    self.table(folder, dataset)
+        return self.generation
 
     def _update(self, table: _Table, dataset: str, changed: dict[str, Fingerprint], gone: list[str]) -> None:
         stale = [*gone, *changed]

@@ -57,7 +57,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _csv(rows: list[dict]) -> str:
+def csv_text(rows: list[dict]) -> str:
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -141,7 +141,7 @@ def render_html(report: Report, tables: dict[str, list[dict]]) -> str:
         f"Site {html.escape(report.site or '(no site)')}, time zone {html.escape(report.timezone)}; cameras "
         f"{html.escape(', '.join(report.cameras))}; period {html.escape(report.main.label)} (data {covered}); "
         f"buckets of one {options.bucket}.{_without_data(report)} Figures resting on fewer than "
-        f"{options.min_visitors} distinct tracks are shown as &lt;{options.min_visitors}. {_people_note(report)} "
+        f"{options.min_visitors} distinct tracks are shown as &lt;{options.min_visitors}. {people_note(report)} "
         f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC from {html.escape(', '.join(report.folders))}."
     )
     return (
@@ -174,10 +174,10 @@ def _camera_view_heatmaps(report: Report, tables: dict[str, list[dict]]) -> str:
     return "".join(pictures)
 
 
-def _people_note(report: Report) -> str:
+def people_note(report: Report, escape: bool = True) -> str:
     if report.main.visitors:
         offsets = "".join(
-            f" Camera {html.escape(camera)}'s clock was moved by {figures['median']:+.2f} s"
+            f" Camera {html.escape(camera) if escape else camera}'s clock was moved by {figures['median']:+.2f} s"
             + (
                 f" ({figures['min']:+.2f} to {figures['max']:+.2f} s over the hours)"
                 if figures["min"] != figures["max"]
@@ -258,9 +258,9 @@ def write_report(report: Report, out_dir: Path, overwrite: bool = False) -> list
         raise OutputError(f"cannot write the report to {out_dir} ({exc.strerror}); choose another --out") from None
     try:
         for name, rows in tables.items():
-            write_text_atomic(building / f"{name}.csv", _csv(rows))
+            write_text_atomic(building / f"{name}.csv", csv_text(rows))
         if report.comparison is not None:
-            write_text_atomic(building / "comparison.csv", _csv(report.comparison))
+            write_text_atomic(building / "comparison.csv", csv_text(report.comparison))
         write_json_atomic(building / "summary.json", report_summary(report, tables))
         write_text_atomic(building / "index.html", render_html(report, tables))
         building.chmod(0o777 & ~current_umask())  # mkdtemp makes it 0700

@@ -54,7 +54,7 @@ from vision.runtime.preflight import open_stream
 from vision.runtime.site_outputs import site_flow, write_site_description
 from vision.sinks.atomic import write_json_atomic
 from vision.sinks.base import Sink
-from vision.sinks.live import LiveEventLog, Outage, write_outage
+from vision.sinks.live import LiveEventLog, Outage, PeopleInView, write_outage
 from vision.sinks.parquet import FlushSchedule, TrackTableSink
 from vision.sources.base import EvenTimeSampler
 from vision.sources.stream import StreamInterrupted, StreamSettings, StreamSource
@@ -133,6 +133,7 @@ class CameraStatus:
     decode_errors: int = 0
     tracks: int = 0
     live_events: int = 0
+    people_in_view: int = 0  # tracked in the newest analysed frame (staff not yet told apart)
     newest_frame_at: float | None = None  # wall-clock arrival of the newest frame
     newest_capture_at: float | None = None  # its capture time
     clock: str | None = None  # rtcp or arrival
@@ -204,6 +205,7 @@ class CameraWorker(threading.Thread):
         self._source: StreamSource | None = None
         self._camera_run: CameraRun | None = None
         self._live: LiveEventLog | None = None
+        self._people: PeopleInView | None = None
         self._totals = {"frames_in": 0, "frames_analysed": 0, "frames_dropped": 0, "frames_gated": 0, "tracks": 0}
         self._rates: deque[tuple[float, int, int]] = deque(maxlen=64)
         self._outage: tuple[float, str] | None = None  # (start, reason) of the gap going on
@@ -287,7 +289,8 @@ class CameraWorker(threading.Thread):
             remember_files=False,
             on_write_error=self._write_failed,
         )
-        sinks: list[Sink] = [track_table]
+        people = PeopleInView()
+        sinks: list[Sink] = [track_table, people]
         live: LiveEventLog | None = None
         if settings.flow is not None:
             events = LiveEvents(self.job.camera, settings.flow.zones, settings.flow.lines, flow_settings)
@@ -315,7 +318,7 @@ class CameraWorker(threading.Thread):
             read_ahead=0,
         )
         with self._lock:
-            self._source, self._camera_run, self._live = source, camera_run, live
+            self._source, self._camera_run, self._live, self._people = source, camera_run, live, people
         reason: str | None = None
         try:
             camera_run.run()
@@ -335,7 +338,7 @@ class CameraWorker(threading.Thread):
             source.close()
             with self._lock:
                 self._absorb(source, camera_run, live)
-                self._source = self._camera_run = self._live = None
+                self._source = self._camera_run = self._live = self._people = None
             self.status.connected_since = None
         return None if self.shutdown.is_set() and reason is None else reason or "the stream ended"
 
@@ -421,6 +424,7 @@ class CameraWorker(threading.Thread):
             status = CameraStatus(**asdict(self.status))
             totals = dict(self._totals)
             source, camera_run, live = self._source, self._camera_run, self._live
+            status.people_in_view = self._people.count if self._people is not None else 0
             if source is not None and camera_run is not None:
                 totals["frames_in"] += source.counters.frames_read
                 totals["frames_analysed"] += camera_run.stats.frames_analysed
@@ -470,6 +474,7 @@ def health_document(statuses: list[CameraStatus], now: float, storage: dict[str,
             "outage_seconds": round(status.outage_seconds, 3),
             "last_error": status.last_error,
             "tracks": status.tracks,
+            "people_in_view": status.people_in_view,
             "live_events": status.live_events,
         }
     storage = storage or {}

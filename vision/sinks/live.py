@@ -162,6 +162,24 @@ class Outage:
         return max(0.0, self.end - self.start)
 
 
+class PeopleInView:
+    """A sink that keeps how many people the tracker follows in the newest analysed frame (the service's status
+    says it, for the dashboard's "now"); zero once the connection closes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write_frame(self, tracks: FloorTracks) -> None:
+        self.count = len(tracks.track)
+
+    def write_track(self, track: TrackFlow) -> None:
+        pass
+
+    def close(self, completed: bool) -> list[Path]:
+        self.count = 0
+        return []
+
+
 def write_outage(out_dir: Path, outage: Outage, part_prefix: str, timezone: str) -> list[Path]:
     """Writes one outage as its own part file of `outages/` (outages are rare; each lands at once)."""
     writer = PartitionedTableWriter(out_dir / "outages", outage.camera, part_prefix, OUTAGES_SCHEMA, "start", timezone)
