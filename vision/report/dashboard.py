@@ -19,7 +19,7 @@ from vision.report.build import ReportOptions, build_report, record_span, suppre
 from vision.report.charts import charts, comparison_chart, heatmap_figure
 from vision.report.inputs import BUCKETS, Period, ReportError, RunFolders, open_run_folders
 from vision.report.record_cache import RecordCache
-from vision.report.write import csv_text, people_note, span_text
+from vision.report.write import csv_text, people_note, shown_rows, span_text
 
 PRESETS = ("today", "yesterday", "last-7-days", "this-month", "all", "custom")
 _ANSWERS_KEPT = 32
@@ -183,10 +183,10 @@ class Dashboard:
                 "people_note": people_note(report, escape=False),
                 "min_visitors": self.min_visitors,
                 "bucket": options.bucket,
-                "tables": tables,
+                "tables": {name: shown_rows(rows) for name, rows in tables.items()},
                 "charts": figures,
                 "heatmap": heatmap if isinstance(heatmap, str) or heatmap is None else json.loads(heatmap.to_json()),
-                "comparison": report.comparison,
+                "comparison": shown_rows(report.comparison) if report.comparison is not None else None,
                 "compare_period": report.compare_label,
                 "comparison_chart": (
                     json.loads(comparison_chart(report.comparison).to_json()) if report.comparison else None

@@ -57,6 +57,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def shown_rows(rows: list[dict]) -> list[dict]:
+    """Rows as the report shows them (every value as its text in the report's tables and CSV files)."""
+    return [{key: _cell(value) for key, value in row.items()} for row in rows]
+
+
 def csv_text(rows: list[dict]) -> str:
     buffer = io.StringIO()
     if rows:

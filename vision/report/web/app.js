@@ -17,6 +17,8 @@ const PANELS = [
 const $ = (id) => document.getElementById(id);
 let choices = null;
 let viewSerial = 0;
+let lastLiveReload = Date.now();
+const LIVE_RELOAD_MS = 30000; // while a service writes, the figures are asked for again this often
 
 function el(tag, attributes = {}, text = null) {
   const node = document.createElement(tag);
@@ -95,7 +97,7 @@ function render(view, search) {
   $("site").textContent = view.site ? `· ${view.site}` : "";
   const without = view.cameras_without_data.length ? ` No tracks from ${view.cameras_without_data.join(", ")}.` : "";
   $("meta").textContent = `Period ${view.period} (data ${view.data}), ${view.timezone}; cameras ${view.cameras.join(", ")}; ` +
-    `${view.people} ${view.people_note.startsWith("Tracks are visitors") ? "visitors" : "tracks"}; buckets of one ${view.bucket}. ` +
+    `${view.people} ${view.people_note.startsWith("Tracks are visitors") ? "visitor" : "track"}${view.people === 1 ? "" : "s"}; buckets of one ${view.bucket}. ` +
     `Figures resting on fewer than ${view.min_visitors} people show as <${view.min_visitors}.${without} ${view.people_note}`;
   $("meta").dataset.period = view.period;
   const panels = $("panels");
@@ -127,8 +129,25 @@ function render(view, search) {
   drawCharts();
 }
 
+function rangeProblem() {
+  const ranges = [];
+  if ($("period").value === "custom") ranges.push(["period", $("from").value, $("to").value]);
+  if ($("compare").checked) ranges.push(["compared period", $("compare-from").value, $("compare-to").value]);
+  for (const [what, first, last] of ranges) {
+    if (!first || !last) return `Give the first and last day of the ${what}.`;
+    if (last < first) return `The ${what} ends (${last}) before it starts (${first}).`;
+  }
+  return null;
+}
+
 async function load() {
   const serial = ++viewSerial;
+  const problem = rangeProblem();
+  if (problem) {
+    $("error").textContent = problem;
+    $("error").hidden = false;
+    return;
+  }
   const search = query();
   document.body.dataset.state = "loading";
   try {
@@ -176,6 +195,10 @@ async function refreshNow() {
     rows("now-cameras", ["camera", "state", "people", "frames/s", "last frame", "reconnects"],
       now.cameras.map((c) => [c.camera, c.state, c.people_in_view, c.frames_analysed_per_s, c.last_frame, c.reconnects]));
     rows("now-events", ["time", "camera", "event", "place"], now.recent_events.map((e) => [e.t, e.camera, e.event, e.place]));
+    if (now.live && Date.now() - lastLiveReload > LIVE_RELOAD_MS && document.body.dataset.state !== "loading") {
+      lastLiveReload = Date.now();
+      load();
+    }
   } catch (error) {
     // the next poll tries again
   }
