@@ -243,6 +243,9 @@ def test_in_a_browser_the_period_and_the_comparison_change_the_figures_to_the_re
     page.goto(dashboard.url)
     wait_for_view(page, "period=all")
     expect(page.locator("#meta")).to_contain_text("all data")
+    assert page.input_value("#bucket") == "day", "a record of several days opens by the day"
+    page.select_option("#bucket", "hour")
+    wait_for_view(page, "bucket=hour")
     page.select_option("#period", "custom")
     for first in (DAY_A, DAY_B):
         page.fill("#from", first)
@@ -252,6 +255,7 @@ def test_in_a_browser_the_period_and_the_comparison_change_the_figures_to_the_re
         expected = report_csvs(tmp_path, a, b, "--from", first, "--to", first, "--min-visitors", "1")
         for table in ("zones", "lines_by_bucket", "people_in_view", "segments", "cameras"):
             assert shown_table(page, table) == csv_rows(expected[table]), f"{table} on {first}"
+        page.wait_for_function("() => document.body.dataset.charts === 'drawn'", timeout=60_000)
         assert page.locator("[data-chart='people_in_view'] .main-svg").count() > 0
     page.check("#compare")
     page.fill("#compare-from", DAY_A)

@@ -710,6 +710,9 @@ def dashboard_command(
         )
     typer.echo(f"dashboard of {', '.join(map(str, folders))} at {server.url} (Ctrl-C stops it)", err=False)
     sys.stdout.flush()
+    import threading
+
+    threading.Thread(target=dashboard.warm, name="warm", daemon=True).start()
     if open_browser:
         import webbrowser
 

@@ -3,6 +3,7 @@ smoothed heatmap grid, and the headline figures compared between periods. Nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,24 +181,35 @@ def period_figures(
         if span is None:
             return figures
         figures.people = int(con.execute("SELECT count(*) FROM track_spans").fetchone()[0])
-        paths = queries.zone_sequences(con)
+        # figures that do not depend on the bucket are kept by the cache for the next question on this scope
+        layout = tuple(str(zone["name"]) for zone in runs.site.zones)
+        scoped = (tuple(runs.folders), layout, queries.level_of(runs, scope), scope.start, scope.end, scope.cameras,
+                  options.zones)  # fmt: skip
+
+        def kept(name: str, compute: Callable[[], list]) -> list:
+            return compute() if cache is None else cache.remember((*scoped, name), compute)
+
+        paths = kept("paths", lambda: queries.zone_sequences(con))
         tables = figures.tables
-        tables["cameras"] = queries.cameras_in_view(con)
+        tables["cameras"] = kept("cameras", lambda: queries.cameras_in_view(con))
         if queries.has_view(con, "outages"):
-            tables["outages"] = queries.outages(con)
+            tables["outages"] = kept("outages", lambda: queries.outages(con))
         tables["lines_by_bucket"] = queries.line_counts(con, options.bucket)
-        tables["lines_by_hour_of_day"] = queries.line_counts_by_hour_of_day(con)
-        tables["zones"] = _flag_cold(queries.zone_figures(con), options.cold_share)
+        tables["lines_by_hour_of_day"] = kept("lines by hour", lambda: queries.line_counts_by_hour_of_day(con))
+        tables["zones"] = _flag_cold(kept("zones", lambda: queries.zone_figures(con)), options.cold_share)
         tables["people_in_view"] = queries.occupancy(con, options.bucket, "view")
         tables["people_per_zone"] = queries.occupancy(con, options.bucket, "zones")
         tables["tracks_per_bucket"] = queries.tracks_per_bucket(con, options.bucket)
-        tables["segments"] = queries.segments(con, options.browser_s, options.dweller_s)
+        tables["segments"] = kept(
+            f"segments {options.browser_s} {options.dweller_s}",
+            lambda: queries.segments(con, options.browser_s, options.dweller_s),
+        )
         tables["top_paths"] = [
             {"path": " → ".join(row["path"]), "tracks": row["tracks"]} for row in paths[: options.top_paths]
         ]
         tables["transitions"] = queries.transitions_of_paths(paths)
         tables["funnels"] = _funnels(runs.site.funnels, paths)
-        tables["queue_waits"] = queries.queue_waits(con)
+        tables["queue_waits"] = kept("queue waits", lambda: queries.queue_waits(con))
         if options.with_summary:
             bucket_s = summary_bucket_s(runs.site, (span[1] - span[0]).total_seconds())
             figures.summary = flow_summary(
@@ -211,7 +223,7 @@ def period_figures(
         if grid is not None:
             grid_rows, grid_columns = int(grid["rows"]), int(grid["columns"])
             heatmap = np.zeros((grid_rows, grid_columns))
-            for row, column, seconds in queries.heatmap_cells(con, grid):
+            for row, column, seconds in kept("heatmap", lambda: queries.heatmap_cells(con, grid)):
                 heatmap[row, column] += seconds
             # beyond the grid's own size a wider kernel changes nothing visible, and only costs time
             sigma = min(options.smooth_m / float(grid["cell_m"]), float(max(grid_rows, grid_columns)))

@@ -100,6 +100,18 @@ def preset_period(request: ViewRequest, today: date, zone: ZoneInfo) -> Period |
             return days_period(_day(request.start, "first"), _day(request.end, "last"), zone)
 
 
+def default_view(first: date | None, last: date | None, today: date) -> tuple[str, str]:
+    """The view the page opens on: today by the hour while the record reaches today, the last 7 days by the day
+    where it reaches into them, or else all of it (by the hour when it is two days or less)."""
+    if last is None or first is None:
+        return "all", "hour"
+    if last >= today:
+        return "today", "hour"
+    if last >= today - timedelta(days=6):
+        return "last-7-days", "day"
+    return "all", "hour" if (last - first).days < 2 else "day"
+
+
 class Dashboard:
     """The dashboard's answers over one set of output folders; `clock` gives the current time (tests move it)."""
 
@@ -123,7 +135,10 @@ class Dashboard:
         """What the page offers: cameras, zones, buckets, presets, and the days the record covers."""
         runs = self._runs()
         with self.cache.lock:
-            span = record_span(runs, None, self.cache)
+            self.cache.refresh(runs)
+            span = self.cache.remember(("span", tuple(runs.folders)), lambda: [record_span(runs, None, self.cache)])[0]
+        today = self.today(runs)
+        period, bucket = default_view(span[0].date() if span else None, span[1].date() if span else None, today)
         return {
             "site": runs.site.site_id,
             "timezone": runs.site.timezone,
@@ -133,10 +148,27 @@ class Dashboard:
             "presets": list(PRESETS),
             "first_day": span[0].date().isoformat() if span else None,
             "last_day": span[1].date().isoformat() if span else None,
-            "today": self.today(runs).isoformat(),
+            "today": today.isoformat(),
+            "default_period": period,
+            "default_bucket": bucket,
             "min_visitors": self.min_visitors,
             "live": any(self._service_record(folder) is not None for folder in self.folders),
         }
+
+    def warm(self) -> None:
+        """Reads the record and answers the page's first question before anyone asks, then each period preset's
+        (run in the background: a question from the page waits for one answer at most)."""
+        try:
+            choices = self.choices()
+        except ReportError:
+            return  # the page will say what is wrong when it asks
+        first = ViewRequest(period=choices["default_period"], bucket=choices["default_bucket"])
+        presets = [ViewRequest(period=period, bucket=choices["default_bucket"]) for period in PRESETS[:-1]]
+        for request in [first, *presets]:
+            try:
+                self.view(request)
+            except ReportError:
+                continue  # a preset without data: the page says so when it is picked
 
     def options_for(self, request: ViewRequest, runs: RunFolders) -> ReportOptions:
         zone = ZoneInfo(runs.site.timezone)

@@ -82,7 +82,8 @@ def connect(
         return " AND ".join(conditions)
 
     def selection(rows: str, time_column: str, extra: list[str] = ()) -> str:
-        return f"SELECT * EXCLUDE (date) FROM {rows} WHERE {where(time_column, list(extra))}"
+        columns = "*" if cache is not None else "* EXCLUDE (date)"  # the cache keeps no partition date
+        return f"SELECT {columns} FROM {rows} WHERE {where(time_column, list(extra))}"
 
     picked = [f"zone IN ({_listed(zones)})"] if zones is not None else []
     for name, (time_column, has_staff) in _DATASETS.items():

@@ -86,11 +86,44 @@ function chart(figure, name) {
   return box;
 }
 
-function drawCharts() {
-  for (const [box, figure] of pendingCharts) {
-    Plotly.newPlot(box, figure.data, figure.layout, { displaylogo: false, responsive: true });
+const FIRST_SCREEN_CHARTS = 2;
+
+// Plotly (4.8 MB, most of a second to start) is loaded once the first figures are on the page: their tables show
+// at once, and the charts are drawn when it is there.
+let plotlyLoading = null;
+
+function plotlyLoaded() {
+  if (plotlyLoading === null) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/plotly.js";
+      script.onload = resolve;
+      script.onerror = () => reject(new Error("the chart library could not be loaded"));
+      document.head.append(script);
+    });
   }
+  return plotlyLoading;
+}
+
+async function drawCharts(serial) {
+  // the first screen's charts at once, the rest one per frame, so the page shows its figures without waiting
+  const queue = pendingCharts;
   pendingCharts = [];
+  document.body.dataset.charts = "drawing";
+  await plotlyLoaded();
+  if (serial !== viewSerial) return;
+  const draw = ([box, figure]) => Plotly.newPlot(box, figure.data, figure.layout, { displaylogo: false, responsive: true });
+  queue.splice(0, FIRST_SCREEN_CHARTS).forEach(draw);
+  const next = () => {
+    if (serial !== viewSerial) return; // a newer view replaced these panels
+    if (queue.length === 0) {
+      document.body.dataset.charts = "drawn";
+      return;
+    }
+    draw(queue.shift());
+    requestAnimationFrame(next);
+  };
+  requestAnimationFrame(next);
 }
 
 function render(view, search) {
@@ -126,7 +159,7 @@ function render(view, search) {
     for (const name of tables) section.append(table(name, view.tables[name], search));
     panels.append(section);
   }
-  drawCharts();
+  drawCharts(viewSerial);
 }
 
 function rangeProblem() {
@@ -140,7 +173,7 @@ function rangeProblem() {
   return null;
 }
 
-async function load() {
+async function load(prefetched = null) {
   const serial = ++viewSerial;
   const problem = rangeProblem();
   if (problem) {
@@ -151,7 +184,7 @@ async function load() {
   const search = query();
   document.body.dataset.state = "loading";
   try {
-    const answer = await fetch(`/api/view?${search}`);
+    const answer = await (prefetched && prefetched.search === search ? prefetched.answer : fetch(`/api/view?${search}`));
     const view = await answer.json();
     if (serial !== viewSerial) return; // a newer question went out meanwhile
     if (!answer.ok) throw new Error(view.error || answer.statusText);
@@ -221,14 +254,24 @@ function shiftDays(day, days) {
   return date.toISOString().slice(0, 10);
 }
 
+// Asked while Plotly's script loads: the choices, then the view the page opens on.
+const choicesAsked = fetch("/api/choices").then(async (answer) => ({ ok: answer.ok, body: await answer.json() }));
+const firstViewAsked = choicesAsked.then(({ ok, body }) => {
+  if (!ok) return null;
+  const search = `period=${body.default_period}&bucket=${body.default_bucket}`;
+  return { search, answer: fetch(`/api/view?${search}`) };
+});
+
 async function start() {
-  const answer = await fetch("/api/choices");
-  choices = await answer.json();
-  if (!answer.ok) {
+  const asked = await choicesAsked;
+  choices = asked.body;
+  if (!asked.ok) {
     $("error").textContent = choices.error;
     $("error").hidden = false;
     return;
   }
+  $("period").value = choices.default_period;
+  $("bucket").value = choices.default_bucket;
   boxes("cameras", choices.cameras);
   boxes("zones", choices.zones);
   $("from").value = choices.first_day || choices.today;
@@ -251,7 +294,7 @@ async function start() {
   for (const id of ["from", "to", "compare-from", "compare-to", "bucket"]) $(id).addEventListener("change", load);
   $("cameras").addEventListener("change", load);
   $("zones").addEventListener("change", load);
-  await load();
+  await load(await firstViewAsked);
   refreshNow();
   setInterval(refreshNow, 2000);
 }
