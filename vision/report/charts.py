@@ -241,10 +241,12 @@ def heatmap_figure(report: Report) -> go.Figure | str | None:
         return None
     if report.main.heatmap_tracks < report.options.min_visitors:
         return f"Heatmap hidden: fewer than {report.options.min_visitors} tracks in this period."
+    if not heatmap.max() > 0:
+        return "No time was spent on the floor plan's grid in this period (nobody's position fell on it)."
     cell = float(grid["cell_m"])
     xs = float(grid["x0_m"]) + cell * (np.arange(heatmap.shape[1]) + 0.5)
     ys = float(grid["y0_m"]) + cell * (np.arange(heatmap.shape[0]) + 0.5)
-    values = np.where(heatmap > heatmap.max() * 1e-3, heatmap, np.nan) if heatmap.max() > 0 else heatmap
+    values = np.where(heatmap > heatmap.max() * 1e-3, heatmap, np.nan)
     figure = go.Figure(
         go.Heatmap(
             x=xs, y=ys, z=values, colorscale=plotly_colorscale(), zmin=0,
