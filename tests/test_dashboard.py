@@ -305,3 +305,38 @@ def test_in_a_browser_the_now_panel_moves_while_a_live_service_writes(
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         serve.terminate()
+
+
+def test_finished_days_are_read_once_and_a_changed_day_again(shop, tmp_path):  # noqa: F811
+    """The record cache reads each partition once; a day whose files change is read again (alone), a day that goes
+    is dropped, and the figures follow: always those of `footfall report` on the files as they are."""
+    from vision.report.build import ReportOptions, build_report, suppressed_tables
+    from vision.report.dashboard import Dashboard, ViewRequest
+    from vision.report.inputs import open_run_folders
+    from vision.report.write import shown_rows
+
+    a, _ = shop
+    record = tmp_path / "record"
+    shutil.copytree(a, record)
+    dashboard = Dashboard([record], min_visitors=1)
+
+    def figures_agree() -> None:
+        view = dashboard.view(ViewRequest(period="all", bucket="day"))
+        direct = suppressed_tables(
+            build_report(open_run_folders([record]), ReportOptions(bucket="day", min_visitors=1))
+        )
+        assert view["tables"] == {name: shown_rows(rows) for name, rows in direct.items()}
+
+    figures_agree()
+    partitions = len(list(record.glob("*/camera=*/date=*")))
+    assert dashboard.cache.reads == partitions
+    dashboard.view(ViewRequest(period="all", bucket="hour"))
+    assert dashboard.cache.reads == partitions, "nothing changed: nothing read again"
+    day = next((record / "visits").glob("camera=a/date=2026-03-30"))
+    part = next(day.glob("*.parquet"))
+    shutil.copy(part, day / "part-copy.parquet")  # a second part file lands in one day
+    figures_agree()
+    assert dashboard.cache.reads == partitions + 1, "only the changed day is read again"
+    shutil.rmtree(day)
+    figures_agree()
+    assert dashboard.cache.reads == partitions + 1, "a day that went is dropped, not read"
