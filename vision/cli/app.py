@@ -144,14 +144,19 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("ultralytics").setLevel(logging.ERROR)
 
 
-@app.callback()
-def main(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Customer-flow analytics from CCTV footage."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"footfall {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Customer-flow analytics from CCTV footage."""
 
 
 @app.command("run")
@@ -510,7 +515,8 @@ def serve_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more than state changes.")] = False,
 ) -> None:
     """Analyse every camera of a site from its live stream, around the clock, writing to OUT continuously.
-    SIGTERM or Ctrl-C stops it cleanly; SIGHUP reloads the config (see README: Live service)."""
+    SIGTERM or Ctrl-C stops it cleanly; SIGHUP reloads the config (see README: `footfall serve`: live cameras around
+    the clock)."""
     # signals before the service runs are acted on once it does: a SIGHUP is a reload, a SIGTERM or Ctrl-C a clean
     # stop, never a death that leaves run.json saying `running`
     during_start: list[int] = []
@@ -683,7 +689,8 @@ def dashboard_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """A local web page over the record: pick a period, cameras, zones and bucket, compare with an earlier
-    period, download any table as CSV, and watch a live service's "now" (see README: `footfall dashboard`).
+    period, download any table as CSV, and watch a live service's "now" (see README: `footfall dashboard`: a live
+    page over the record).
     Read-only; the same figures as `footfall report`."""
     from vision.report.dashboard import Dashboard
     from vision.report.dashboard_server import DashboardServer
