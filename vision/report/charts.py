@@ -241,15 +241,14 @@ def heatmap_figure(report: Report) -> go.Figure | str | None:
         return None
     if report.main.heatmap_tracks < report.options.min_visitors:
         return f"Heatmap hidden: fewer than {report.options.min_visitors} tracks in this period."
-    if not heatmap.max() > 0:
-        return "No time was spent on the floor plan's grid in this period (nobody's position fell on it)."
+    empty = not heatmap.max() > 0
     cell = float(grid["cell_m"])
     xs = float(grid["x0_m"]) + cell * (np.arange(heatmap.shape[1]) + 0.5)
     ys = float(grid["y0_m"]) + cell * (np.arange(heatmap.shape[0]) + 0.5)
-    values = np.where(heatmap > heatmap.max() * 1e-3, heatmap, np.nan)
+    values = np.full(heatmap.shape, np.nan) if empty else np.where(heatmap > heatmap.max() * 1e-3, heatmap, np.nan)
     figure = go.Figure(
         go.Heatmap(
-            x=xs, y=ys, z=values, colorscale=plotly_colorscale(), zmin=0,
+            x=xs, y=ys, z=values, colorscale=plotly_colorscale(), zmin=0, showscale=not empty,
             colorbar={"title": {"text": "person-seconds<br>per cell", "side": "right"}},
             hovertemplate="x %{x:.1f} m, y %{y:.1f} m: %{z:.1f} s<extra></extra>",
         )
@@ -259,6 +258,11 @@ def heatmap_figure(report: Report) -> go.Figure | str | None:
     figure.update_yaxes(scaleanchor="x", scaleratio=1, autorange="reversed")  # plan rows run down the page
     if report.floor_plan is not None:
         _draw_plan_below(figure, report.floor_plan)
+    if empty:  # the plan and the zones still show, with why there is no heat on them
+        figure.add_annotation(
+            text="Nobody's position fell on the floor grid in this period", xref="paper", yref="paper", x=0.5,
+            y=0.5, showarrow=False, font={"size": 14, "color": "#555"}, bgcolor="rgba(255,255,255,0.8)",
+        )  # fmt: skip
     title = f"Dwell heatmap, {report.site or 'site'}, smoothed {report.options.smooth_m:g} m"
     figure.update_xaxes(constrain="domain")  # keep metres square by narrowing the plot, not widening the floor
     return _layout(figure, title, "y (m)", "x (m)", height=640)
