@@ -440,6 +440,9 @@ def test_occupancy_is_averaged_over_the_footage_and_gaps_stay_gaps(tmp_path):
     till = [row for row in report["tables"]["people_per_zone"] if row["place"] == "till"]
     assert [row["bucket"][11:16] for row in till] == ["09:00", "11:00"]
     assert till[0]["people"] == pytest.approx(890.0 / 1800.0, abs=0.01) and till[1]["people"] == 0.0
+    summary = report["figures"]["occupancy"]["in_view"]  # summary.json's, per minute: the same rule
+    assert {row["start"][11:13] for row in summary} == {"09"}, "its buckets span the tracks: 09:00 to 09:15"
+    assert [row["mean"] for row in summary if row["start"][11:16] < "09:14"] == [1.0] * 14
 
 
 def test_charts_say_what_they_hide_and_read_from_zero(pets_site_run):

@@ -102,8 +102,10 @@ def occupancy(
     zone: ZoneInfo, privacy: Privacy,
 ) -> dict[str, list[dict]]:  # fmt: skip
     """Per place: people present per time bucket over the whole span (buckets aligned to whole multiples of
-    `bucket_s` since the epoch): the time-weighted mean and the most at any moment. `intervals` is a query of
-    (place, camera, track, t0, t1) presence intervals in epoch seconds; every one of `places` gets every bucket.
+    `bucket_s` since the epoch): the time-weighted mean over the footage the bucket holds (the connection's
+    `covered`, where it has one; a bucket without footage is left out) and the most at any moment. `intervals` is
+    a query of (place, camera, track, t0, t1) presence intervals in epoch seconds; every one of `places` gets every
+    bucket with footage.
 
     The count is a step function, +1 at each arrival and -1 at each departure, with every bucket edge added as a
     breakpoint; at equal times arrivals come first, so stays that touch overlap."""
@@ -132,8 +134,18 @@ def occupancy(
             [bucket_s] * 5,
         ).fetchall()
         tracks = {(place, float(start)): int(n) for place, start, n in counted}
+    covered = (
+        [(float(a), float(b)) for a, b in con.execute("SELECT epoch(t0), epoch(t1) FROM covered").fetchall()]
+        if queries.has_view(con, "covered")
+        else None
+    )
     result: dict[str, list[dict]] = {}
     for place, start, mean, peak in figures:
+        if covered is not None:  # the mean is over the footage the bucket holds; a bucket without any is a gap
+            seconds = sum(max(0.0, min(b, start + bucket_s) - max(a, start)) for a, b in covered)
+            if seconds <= 0:
+                continue
+            mean = mean * bucket_s / seconds
         row = {"start": bucket_label(float(start), zone), "mean": _round(mean), "max": int(peak)}
         result.setdefault(place, []).append(privacy.apply(row, tracks.get((place, float(start)), 0), ("mean", "max")))
     return result
