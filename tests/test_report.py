@@ -462,6 +462,8 @@ def test_charts_say_what_they_hide_and_read_from_zero(pets_site_run):
     in_view = figures["people_in_view"]
     (bar,) = in_view.data
     assert len(bar.x) == 1 and bar.y[0] == tables["people_in_view"][0]["people"] > 1.0
+    (minute,) = json.loads((out / "summary.json").read_text())["occupancy"]["in_view"]  # 57 s of footage
+    assert minute["mean"] == pytest.approx(tables["people_in_view"][0]["people"], abs=1e-3), "both over the footage"
     assert in_view.layout.yaxis.rangemode == "tozero" and list(in_view.layout.xaxis.ticktext) == ["12 Mar 10:00"]
     hidden = [row["zone"] for row in tables["zones"] if row["visitors"] == "<5"]
     assert hidden, "the PETS clip has a zone with fewer than 5 visitors"
