@@ -174,7 +174,8 @@ def run_command(
         str | None, typer.Option(help="Camera id (default: the input file's name without extension).")
     ] = None,
     calibration: Annotated[
-        Path | None, typer.Option(help="Calibration JSON mapping pixels to floor metres (see README).")
+        Path | None,
+        typer.Option(help="Calibration JSON mapping pixels to floor metres (see README: Calibration file)."),
     ] = None,
     model: Annotated[str, typer.Option(help=MODEL_HELP)] = DEFAULT_MODEL,
     classes: Annotated[str, typer.Option(help="Person class names of the model, comma-separated.")] = "person",
@@ -364,7 +365,11 @@ def batch_command(
         float, typer.Option(help="Files longer than 1.5 chunks are split into chunks of this length (0: never).")
     ] = 15.0,
     backend: Annotated[
-        str, typer.Option(help="local (worker processes) or ray (a Ray cluster, see README).")
+        str,
+        typer.Option(
+            help="local (worker processes) or ray (a Ray cluster, "
+            "see README: `footfall batch`: recorded footage at scale)."
+        ),
     ] = "local",
     address: Annotated[
         str | None, typer.Option(help="With --backend ray: the cluster's address, e.g. ray://head:10001.")
