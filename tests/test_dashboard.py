@@ -340,3 +340,22 @@ def test_finished_days_are_read_once_and_a_changed_day_again(shop, tmp_path):  #
     shutil.rmtree(day)
     figures_agree()
     assert dashboard.cache.reads == partitions + 1, "a day that went is dropped, not read"
+
+
+def test_bad_input_is_one_clear_line(shop, tmp_path):  # noqa: F811
+    from tests.test_bad_input import assert_one_clear_line
+
+    a, _ = shop
+
+    def dashboard(*args: str | Path) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "vision", "dashboard", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    assert_one_clear_line(dashboard(tmp_path / "nothing"), "no such folder")
+    assert_one_clear_line(dashboard(a, "--bind", "nonsense"), "--bind 'nonsense' is not HOST:PORT")
+    assert_one_clear_line(dashboard(a, "--min-visitors", "0"), "--min-visitors must be at least 1")
+    taken = DashboardProcess(a)
+    try:
+        assert_one_clear_line(dashboard(a, "--bind", taken.host), "cannot listen on", "give another --bind")
+    finally:
+        taken.stop()
