@@ -359,3 +359,15 @@ def test_bad_input_is_one_clear_line(shop, tmp_path):  # noqa: F811
         assert_one_clear_line(dashboard(a, "--bind", taken.host), "cannot listen on", "give another --bind")
     finally:
         taken.stop()
+
+
+def test_zones_picked_on_the_page_are_the_reports_zones_option(shop, dashboards, tmp_path):  # noqa: F811
+    a, b = shop
+    dashboard = dashboards(a, b)
+    expected = report_csvs(tmp_path, a, b, "--from", DAY_A, "--to", DAY_A, "--zones", "till", "--min-visitors", "1")
+    assert [row[0] for row in csv_rows(expected["zones"])] == ["zone", "till"]
+    for table in ("zones", "people_per_zone", "top_paths", "transitions", "funnels", "queue_waits"):
+        status, _, body = dashboard.request(f"/api/csv/{table}?{view_query(DAY_A, DAY_A)}&zones=till")
+        assert status == 200 and body.decode() == expected[table], table
+    status, _, body = dashboard.request(f"/api/view?{view_query(DAY_A, DAY_A)}&zones=nowhere")
+    assert status == 400 and "no zone 'nowhere'" in json.loads(body)["error"]

@@ -610,6 +610,17 @@ def serve_command(
         os.execv(sys.executable, [sys.executable, "-m", "vision", *sys.argv[1:]])
 
 
+def _zone_names(option: str | None, site_zones: list[dict]) -> tuple[str, ...] | None:
+    if not option:
+        return None
+    names = tuple(sorted({name.strip() for name in option.split(",") if name.strip()}))
+    known = {str(zone["name"]) for zone in site_zones}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise fail(f"--zones: no zone {unknown[0]!r} in this site; pick from {', '.join(sorted(known)) or '(none)'}")
+    return names
+
+
 @app.command("report")
 def report_command(
     folders: Annotated[
@@ -620,6 +631,9 @@ def report_command(
     ] = None,
     until: Annotated[str | None, typer.Option("--to", help="Last day (included) or time (excluded).")] = None,
     cameras: Annotated[str | None, typer.Option(help="Cameras to include, comma-separated (default: all).")] = None,
+    zones: Annotated[
+        str | None, typer.Option(help="Zones whose figures to give, comma-separated (default: all).")
+    ] = None,
     bucket: Annotated[str, typer.Option(help="Time buckets: hour, day or week.")] = "hour",
     compare_from: Annotated[str | None, typer.Option(help="First day of the period to compare with.")] = None,
     compare_to: Annotated[str | None, typer.Option(help="Last day of the period to compare with.")] = None,
@@ -656,6 +670,7 @@ def report_command(
             period=parse_period(since, until, zone, ("--from", "--to")),
             compare=parse_period(compare_from, compare_to, zone, ("--compare-from", "--compare-to")),
             cameras=tuple(name.strip() for name in cameras.split(",") if name.strip()) if cameras else None,
+            zones=_zone_names(zones, runs.site.zones),
             bucket=bucket,  # type: ignore[arg-type]  # checked above
             min_visitors=min_visitors,
             browser_s=browser_s,
