@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ _SUMMARIES = {  # what the cache keeps of a dataset, where not its rows
 }
 CATALOG = "record"
 _KEPT_FIGURES = 512
+_LISTING_FRESH_S = 1.0  # a question's own reads of the tables trust refresh()'s listing for this long
 
 
 @dataclass(slots=True)
@@ -63,6 +65,7 @@ class RecordCache:
         self.reads = 0  # partitions read from disk so far (for the tests and the benchmark)
         self.generation = 0  # goes up whenever a table changes
         self._kept: OrderedDict[tuple, list] = OrderedDict()
+        self._listed_at = -float("inf")  # when refresh() last listed every partition
 
     def remember(self, key: tuple, compute: Callable[[], list]) -> list:
         """`compute()`'s figures, kept for `key` until the record changes (the caller's question must fix them)."""
@@ -85,6 +88,8 @@ class RecordCache:
     def table(self, folder: Path, dataset: str) -> str | None:
         """The up-to-date table of one dataset folder (None while it holds no part files)."""
         table = self._tables.get(folder)
+        if table is not None and time.monotonic() - self._listed_at < _LISTING_FRESH_S:
+            return table.name if table.parts else None  # listed a moment ago by refresh(), for this same question
         if table is None:
             table = self._tables[folder] = _Table(f"{CATALOG}.dataset_{len(self._tables)}")
         current = _partitions(folder)
@@ -99,10 +104,12 @@ class RecordCache:
     def refresh(self, runs: RunFolders) -> int:
         """Brings every dataset folder of the record up to date; returns the generation (which answers that
         rested on the record before can be told by)."""
+        self._listed_at = -float("inf")
         for level in ("site", "cameras"):
             for dataset in (*DATASETS, "outages"):
                 for folder in runs.dataset_folders(dataset, level):  # type: ignore[arg-type]
                     self.table(folder, dataset)
+        self._listed_at = time.monotonic()
         return self.generation
 
     def _update(self, table: _Table, dataset: str, changed: dict[str, Fingerprint], gone: list[str]) -> None:
