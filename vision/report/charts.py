@@ -170,6 +170,7 @@ def charts(report: Report, tables: dict[str, list[dict]]) -> dict[str, go.Figure
                 go.Funnel(
                     y=[row["zone"] for row in rows], x=_values(rows, "tracks"), name=name,
                     text=[str(row["tracks"]) for row in rows], textinfo="text",
+                    textposition=["outside" if _is_hidden(row["tracks"]) else "inside" for row in rows],
                 )
             )  # fmt: skip
         _note_if_all_hidden(figure, funnels, "tracks", k)
