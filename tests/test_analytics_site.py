@@ -190,8 +190,9 @@ def test_summary_queue_waits(summary: dict) -> None:
     queues = summary["queues"]
     assert list(queues) == ["till"]
     assert queues["till"]["wait_s"] == {"count": 2, "mean": 2.25, "p50": 2.25, "p90": 2.85, "p95": 2.925, "max": 3.0}
-    # Queue length: [T0 + 7, T0 + 8.5] and [T0 + 20, T0 + 23] in the one minute of the period.
-    assert queues["till"]["length"] == [{"start": label(T0), "mean": 0.075, "max": 1}]
+    # Queue length: [T0 + 7, T0 + 8.5] and [T0 + 20, T0 + 23] in the minute, averaged over the 50 s of it that the
+    # footage covers (no record of the footage here: the cameras' first to last samples, T0 to T0 + 50, stand in).
+    assert queues["till"]["length"] == [{"start": label(T0), "mean": 0.09, "max": 1}]
 
 
 def test_summary_lines_occupancy_paths_and_funnels(summary: dict) -> None:
@@ -199,12 +200,12 @@ def test_summary_lines_occupancy_paths_and_funnels(summary: dict) -> None:
     assert result["lines"] == {
         "door": {"in": 1, "out": 0, "net": 1, "buckets": [{"start": label(T0), "in": 1, "out": 0}]}
     }
-    # In view: 8.5 + 3 + 10 = 21.5 person-seconds in the minute.
+    # In view: 8.5 + 3 + 10 = 21.5 person-seconds in the minute, over the 50 s of it with footage (T0 to T0 + 50).
     assert result["occupancy"]["bucket_s"] == 60
-    assert result["occupancy"]["in_view"] == [{"start": label(T0), "mean": 0.358, "max": 1}]
-    assert result["occupancy"]["zones"]["till"] == [{"start": label(T0), "mean": 0.075, "max": 1}]
-    # The shelf: 3.75 / 60 = 0.0625, rounded half to even.
-    assert result["occupancy"]["zones"]["shelf"] == [{"start": label(T0), "mean": 0.062, "max": 1}]
+    assert result["occupancy"]["in_view"] == [{"start": label(T0), "mean": 0.43, "max": 1}]
+    assert result["occupancy"]["zones"]["till"] == [{"start": label(T0), "mean": 0.09, "max": 1}]
+    # The shelf: 3.75 / 50 = 0.075.
+    assert result["occupancy"]["zones"]["shelf"] == [{"start": label(T0), "mean": 0.075, "max": 1}]
     assert result["paths"]["transitions"] == [
         {"from": "entrance", "to": "shelf", "count": 1},
         {"from": "shelf", "to": "till", "count": 1},
