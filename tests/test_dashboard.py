@@ -371,3 +371,47 @@ def test_zones_picked_on_the_page_are_the_reports_zones_option(shop, dashboards,
         assert status == 200 and body.decode() == expected[table], table
     status, _, body = dashboard.request(f"/api/view?{view_query(DAY_A, DAY_A)}&zones=nowhere")
     assert status == 400 and "no zone 'nowhere'" in json.loads(body)["error"]
+
+
+def test_names_given_with_allow_host_are_answered_and_no_others(shop):  # noqa: F811
+    a, _ = shop
+    command = [sys.executable, "-m", "vision", "dashboard", str(a), "--bind", "127.0.0.1:0",
+               "--allow-host", "footfall.shop.lan"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().split(" at ", 1)[1].split()[0]
+        port = url.rstrip("/").rsplit(":", 1)[1]
+
+        def status(host: str) -> int:
+            request = urllib.request.Request(url + "api/choices", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        assert status(f"footfall.shop.lan:{port}") == 200
+        assert status(f"localhost:{port}") == 200
+        assert status(f"evil.example:{port}") == 403
+        assert status("footfall.shop.lan:1") == 403, "the port is part of the name"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_on_all_interfaces_it_answers_to_this_machines_name_and_warns(shop):  # noqa: F811
+    import socket
+
+    a, _ = shop
+    command = [sys.executable, "-m", "vision", "dashboard", str(a), "--bind", "0.0.0.0:0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().split(" at ", 1)[1].split()[0]
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        request = urllib.request.Request(url + "api/choices", headers={"Host": f"{socket.gethostname()}:{port}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    assert "anyone who can reach this machine there can read the figures" in errors

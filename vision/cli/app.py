@@ -705,6 +705,13 @@ def dashboard_command(
     min_visitors: Annotated[
         int, typer.Option(help="Figures resting on fewer distinct tracks are shown as <N (privacy).")
     ] = 5,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another name the page may be asked for by (the Host header), e.g. a DNS name on your network; "
+            "repeat for more."
+        ),
+    ] = None,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
@@ -725,7 +732,7 @@ def dashboard_command(
         except ValueError:
             raise fail(f"--bind {bind!r} is not HOST:PORT (e.g. 127.0.0.1:8080; port 0 picks a free one)") from None
         dashboard = Dashboard(folders, min_visitors=min_visitors)
-        server = DashboardServer(dashboard, host, port)
+        server = DashboardServer(dashboard, host, port, tuple(allow_host or ()))
     except FootfallError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

@@ -14,8 +14,10 @@ sent with a Content-Security-Policy that allows this server's own scripts only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,8 +48,11 @@ class DashboardServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, dashboard: Dashboard, host: str = HOST, port: int = 8080) -> None:
+    def __init__(
+        self, dashboard: Dashboard, host: str = HOST, port: int = 8080, allowed_names: tuple[str, ...] = ()
+    ) -> None:
         self.dashboard = dashboard
+        self.allowed_names = allowed_names
         self._plotly: bytes | None = None
         super().__init__((host, port), _Handler)
 
@@ -61,8 +66,14 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}/"
 
     def allowed_hosts(self) -> set[str]:
+        """The Host headers answered: the address bound, and on loopback or all interfaces 127.0.0.1 and
+        localhost; on all interfaces also this machine's name and addresses; and the names given (--allow-host)."""
         bound = str(self.server_address[0])
-        names = {bound, "127.0.0.1", "localhost"} if bound in ("127.0.0.1", "0.0.0.0", "") else {bound}
+        names = {bound, *self.allowed_names}
+        if bound in ("127.0.0.1", "0.0.0.0", ""):
+            names |= {"127.0.0.1", "localhost"}
+        if bound in ("0.0.0.0", ""):
+            names |= _machine_names()
         return {f"{name}:{self.port}" for name in names}
 
     def plotly_js(self) -> bytes:
@@ -71,6 +82,13 @@ class DashboardServer(ThreadingHTTPServer):
 
             self._plotly = plotly.offline.get_plotlyjs().encode()
         return self._plotly
+
+
+def _machine_names() -> set[str]:
+    names = {socket.gethostname(), socket.getfqdn()}
+    with contextlib.suppress(OSError):
+        names |= {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    return names
 
 
 def _static(name: str) -> bytes:
