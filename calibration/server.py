@@ -22,13 +22,14 @@ import json
 import logging
 import traceback
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from calibration.session import CalibrationSession, parse_pairs
 from vision.core.errors import FootfallError
+from vision.core.local_http import JsonRequestHandler
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 2_000_000
@@ -74,30 +75,11 @@ def _static(name: str) -> bytes:
     return resources.files("calibration").joinpath("web", name).read_bytes()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     server: CalibrationServer
     server_version = "footfall-calibrate"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    # -- answers --------------------------------------------------------------------------------------------------
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, document: Any, status: int = HTTPStatus.OK) -> None:
-        self._send(status, json.dumps(document, allow_nan=False).encode(), "application/json")
-
-    def _error(self, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
-        self._json({"error": " ".join(str(message).split())}, status)
+    # -- answers: _send, _json and _error (JsonRequestHandler) -----------------------------------------------------
 
     def _host_ok(self) -> bool:
         port = self.server.port

@@ -28,9 +28,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_report import SAMPLES, generate, scan_seconds
-
-from vision.core.cpus import available_cpus, cpu_description
+from bench_report import add_set_arguments, prepare_set, scan_seconds
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -102,15 +100,9 @@ def page_timings(url: str) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cameras", type=int, default=20)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--tracks-per-day", type=int, default=560)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/footfall-big"))
+    add_set_arguments(parser)
     args = parser.parse_args()
-    generate(args.folder, args.cameras, args.days, args.tracks_per_day)
-    tracks = args.cameras * args.days * args.tracks_per_day
-    print(f"CPU {cpu_description()}, {available_cpus()} CPUs for this process")
-    print(f"set: {args.cameras} cameras x {args.days} days: {tracks * SAMPLES:,} track rows, {tracks:,} visits")
+    prepare_set(args)
 
     report_dir = args.folder.parent / f"{args.folder.name}-dashboard-baseline"
     started = time.perf_counter()

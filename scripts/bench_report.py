@@ -131,18 +131,28 @@ def generate(out: Path, cameras: int, days: int, tracks_per_day: int) -> None:
     print(f"generated {out} in {time.perf_counter() - started:.0f} s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that size the synthetic set (shared with scripts/bench_dashboard.py)."""
     parser.add_argument("--cameras", type=int, default=20)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--tracks-per-day", type=int, default=560)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/footfall-big"))
-    parser.add_argument("--bucket", default="day")
-    args = parser.parse_args()
+
+
+def prepare_set(args: argparse.Namespace) -> None:
+    """Writes the set (unless it is there) and prints the CPU and the set's size."""
     generate(args.folder, args.cameras, args.days, args.tracks_per_day)
     tracks = args.cameras * args.days * args.tracks_per_day
     print(f"CPU {cpu_description()}, {available_cpus()} CPUs for this process")
     print(f"set: {args.cameras} cameras x {args.days} days: {tracks * SAMPLES:,} track rows, {tracks:,} visits")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_set_arguments(parser)
+    parser.add_argument("--bucket", default="day")
+    args = parser.parse_args()
+    prepare_set(args)
     report = args.folder.parent / f"{args.folder.name}-report"
     command = [
         sys.executable,

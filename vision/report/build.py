@@ -278,8 +278,8 @@ def compare(before: PeriodFigures, after: PeriodFigures, min_visitors: int) -> l
 def build_report(runs: RunFolders, options: ReportOptions, cache: RecordCache | None = None) -> Report:
     """The report's content; ReportError when the period holds no data at all, or when a part file on disk is
     damaged (named: a report that left its rows out would be silently wrong). With a `cache` (the dashboard's),
-    the record's rows come from memory where it serves the period, and the partitions it could not read are its
-    `unreadable` (the dashboard shows them) rather than an error."""
+    the record's rows come from memory as of the cache's last `refresh` where it serves the period, and the
+    partitions it could not read are its `unreadable` (the dashboard shows them) rather than an error."""
     try:
         if cache is None:
             _refuse_foreign_parts(runs)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from vision.report.build import ReportOptions, build_report, record_span, suppressed_tables
 from vision.report.charts import charts, comparison_chart, heatmap_figure
-from vision.report.inputs import BUCKETS, Period, ReportError, RunFolders, open_run_folders
+from vision.report.inputs import BUCKETS, Period, ReportError, RunFolders, open_run_folders, parse_when
 from vision.report.record_cache import RecordCache
 from vision.report.write import csv_text, people_note, shown_rows, span_text
 
@@ -260,11 +260,11 @@ class Dashboard:
             record = self._service_record(folder)
             if record is None:
                 continue
-            updated = _when(record.get("updated_at"))
+            updated = parse_when(record.get("updated_at"))
             fresh = record.get("status") == "running" and updated is not None
             fresh = fresh and (now - updated).total_seconds() <= LIVE_STALE_S
             live = live or fresh
-            started = _when(record.get("started_at"))
+            started = parse_when(record.get("started_at"))
             for camera in record.get("cameras") or []:
                 if not isinstance(camera, dict):
                     continue
@@ -314,7 +314,7 @@ def _feed_now(folder: Path, since: datetime) -> tuple[list[str], list[dict]]:
             for line in lines:
                 try:
                     event = json.loads(line)
-                    t = _when(event["t"])
+                    t = parse_when(event["t"])
                     key = (str(event["camera"]), str(event["track"]), str(event["place"]))
                     kind = str(event["event"])
                 except (ValueError, KeyError, TypeError):
@@ -327,18 +327,8 @@ def _feed_now(folder: Path, since: datetime) -> tuple[list[str], list[dict]]:
     return [place for (_, _, place), is_inside in inside.items() if is_inside], recent
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def _local(value: object, zone: ZoneInfo) -> str | None:
-    when = _when(value)
+    when = parse_when(value)
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if when else None
 
 

@@ -15,17 +15,17 @@ sent with a Content-Security-Policy that allows this server's own scripts only.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import socket
 import traceback
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from vision.core.errors import FootfallError
+from vision.core.local_http import JsonRequestHandler
 from vision.report.dashboard import Dashboard, ViewRequest
 
 HOST = "127.0.0.1"
@@ -95,31 +95,10 @@ def _static(name: str) -> bytes:
     return resources.files("vision.report").joinpath("web", name).read_bytes()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     server: DashboardServer
     server_version = "footfall-dashboard"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Content-Security-Policy", _POLICY)
-        for name, value in (headers or {"Cache-Control": "no-store"}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, document: Any, status: int = HTTPStatus.OK) -> None:
-        self._send(status, json.dumps(document, allow_nan=False).encode(), "application/json")
-
-    def _error(self, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
-        self._json({"error": " ".join(str(message).split())}, status)
+    extra_headers: ClassVar[dict[str, str]] = {"Referrer-Policy": "no-referrer", "Content-Security-Policy": _POLICY}
 
     def _refuse(self) -> None:
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)

@@ -111,7 +111,7 @@ class RunFolders:
             if not isinstance(record, dict):
                 continue
             if record.get("kind") == "service":
-                until = _when(record.get("stopped_at")) or _when(record.get("updated_at"))
+                until = parse_when(record.get("stopped_at")) or parse_when(record.get("updated_at"))
                 for camera in record.get("cameras") or []:
                     if isinstance(camera, dict) and isinstance(camera.get("camera"), str):
                         spans.append(FootageSpan(camera["camera"], None, until))
@@ -122,7 +122,7 @@ class RunFolders:
                     if not isinstance(camera, dict) or not isinstance(camera.get("camera"), str):
                         continue
                     info = camera.get("source_info") or {}
-                    start = _when(info.get("start_time")) if isinstance(info, dict) else None
+                    start = parse_when(info.get("start_time")) if isinstance(info, dict) else None
                     seconds = camera.get("media_seconds_analysed")
                     if start is None or not isinstance(seconds, int | float) or seconds <= 0:
                         spans.append(FootageSpan(camera["camera"], None, None))
@@ -157,7 +157,8 @@ class FootageSpan:
     end: datetime | None
 
 
-def _when(value: object) -> datetime | None:
+def parse_when(value: object) -> datetime | None:
+    """A time a record wrote (ISO 8601, `Z` allowed; UTC where it names no zone), or None where it is not one."""
     if not isinstance(value, str):
         return None
     try:
@@ -173,7 +174,7 @@ def _batch_spans(folder: Path) -> list[FootageSpan]:
     for path in sorted((folder / "_manifest").glob("*.json")):
         try:
             task = json.loads(path.read_text(encoding="utf-8"))
-            camera, start = str(task["camera"]), _when(task.get("start"))
+            camera, start = str(task["camera"]), parse_when(task.get("start"))
             from_s = float(task.get("from_s") or 0.0)
             to_s = task.get("to_s") if task.get("to_s") is not None else task.get("duration_s")
         except (OSError, ValueError, KeyError, TypeError):

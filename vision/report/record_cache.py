@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ _SUMMARIES = {  # what the cache keeps of a dataset, where not its rows
 }
 CATALOG = "record"
 _KEPT_FIGURES = 512
-_LISTING_FRESH_S = 1.0  # a question's own reads of the tables trust refresh()'s listing for this long
 
 
 @dataclass(slots=True)
@@ -65,7 +63,6 @@ class RecordCache:
         self.reads = 0  # partitions read from disk so far (for the tests and the benchmark)
         self.generation = 0  # goes up whenever a table changes
         self._kept: OrderedDict[tuple, list] = OrderedDict()
-        self._listed_at = -float("inf")  # when refresh() last listed every partition
 
     def remember(self, key: tuple, compute: Callable[[], list]) -> list:
         """`compute()`'s figures, kept for `key` until the record changes (the caller's question must fix them)."""
@@ -86,10 +83,24 @@ class RecordCache:
         return self.db.cursor()
 
     def table(self, folder: Path, dataset: str) -> str | None:
-        """The up-to-date table of one dataset folder (None while it holds no part files)."""
+        """The table of one dataset folder as of the last `refresh` (a folder it has not seen yet is read now);
+        None while the folder holds no part files."""
+        if folder not in self._tables:
+            self._sync(folder, dataset)
+        table = self._tables[folder]
+        return table.name if table.parts else None
+
+    def refresh(self, runs: RunFolders) -> int:
+        """Lists every dataset folder of the record and reads what changed; returns the generation (which answers
+        that rested on the record before can be told by)."""
+        for level in ("site", "cameras"):
+            for dataset in (*DATASETS, "outages"):
+                for folder in runs.dataset_folders(dataset, level):  # type: ignore[arg-type]
+                    self._sync(folder, dataset)
+        return self.generation
+
+    def _sync(self, folder: Path, dataset: str) -> None:
         table = self._tables.get(folder)
-        if table is not None and time.monotonic() - self._listed_at < _LISTING_FRESH_S:
-            return table.name if table.parts else None  # listed a moment ago by refresh(), for this same question
         if table is None:
             table = self._tables[folder] = _Table(f"{CATALOG}.dataset_{len(self._tables)}")
         current = _partitions(folder)
@@ -99,18 +110,6 @@ class RecordCache:
             self._update(table, dataset, {part: current[part] for part in changed}, gone)
             self.db.execute(f"CHECKPOINT {CATALOG}")  # compresses what changed
             self.generation += 1
-        return table.name if table.parts else None
-
-    def refresh(self, runs: RunFolders) -> int:
-        """Brings every dataset folder of the record up to date; returns the generation (which answers that
-        rested on the record before can be told by)."""
-        self._listed_at = -float("inf")
-        for level in ("site", "cameras"):
-            for dataset in (*DATASETS, "outages"):
-                for folder in runs.dataset_folders(dataset, level):  # type: ignore[arg-type]
-                    self.table(folder, dataset)
-        self._listed_at = time.monotonic()
-        return self.generation
 
     def _update(self, table: _Table, dataset: str, changed: dict[str, Fingerprint], gone: list[str]) -> None:
         stale = [*gone, *changed]
