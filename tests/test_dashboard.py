@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -340,6 +341,52 @@ def test_finished_days_are_read_once_and_a_changed_day_again(shop, tmp_path):  #
     shutil.rmtree(day)
     figures_agree()
     assert dashboard.cache.reads == partitions + 1, "a day that went is dropped, not read"
+
+
+def test_settled_days_are_not_listed_again_and_a_renamed_part_is_still_seen(shop, tmp_path, monkeypatch):  # noqa: F811
+    """A day folder unchanged since it settled is taken as it was, without listing its files; a part file renamed
+    into it (as footfall writes) or removed from it changes the folder, and the day is read again."""
+    import vision.report.record_cache as record_cache
+    from vision.report.build import ReportOptions, build_report, suppressed_tables
+    from vision.report.dashboard import Dashboard, ViewRequest
+    from vision.report.inputs import open_run_folders
+    from vision.report.write import shown_rows
+
+    a, _ = shop
+    record = tmp_path / "record"
+    shutil.copytree(a, record)
+    an_hour_ago = time.time() - 3600
+    for day in record.glob("*/camera=*/date=*"):
+        os.utime(day, (an_hour_ago, an_hour_ago))
+    dashboard = Dashboard([record], min_visitors=1)
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(record_cache.os, "scandir", lambda path: listed.append(str(path)) or real_scandir(path))
+
+    def figures_agree() -> None:
+        view = dashboard.view(ViewRequest(period="all", bucket="day"))
+        direct = suppressed_tables(
+            build_report(open_run_folders([record]), ReportOptions(bucket="day", min_visitors=1))
+        )
+        assert view["tables"] == {name: shown_rows(rows) for name, rows in direct.items()}
+
+    figures_agree()
+    partitions = len(list(record.glob("*/camera=*/date=*")))
+    assert dashboard.cache.reads == partitions
+    assert any("date=" in path for path in listed)
+    listed.clear()
+    dashboard.view(ViewRequest(period="all", bucket="hour"))
+    assert listed and not [path for path in listed if "date=" in path], "settled days are not listed again"
+
+    day = next((record / "visits").glob("camera=a/date=2026-03-30"))
+    part = next(day.glob("*.parquet"))
+    shutil.copy(part, day / ".part-new.parquet.tmp")
+    os.replace(day / ".part-new.parquet.tmp", day / "part-new.parquet")
+    figures_agree()
+    assert dashboard.cache.reads == partitions + 1, "the day a part was renamed into is read again"
+    (day / "part-new.parquet").unlink()
+    figures_agree()
+    assert dashboard.cache.reads == partitions + 2, "the day a part went from is read again"
 
 
 def test_bad_input_is_one_clear_line(shop, tmp_path):  # noqa: F811

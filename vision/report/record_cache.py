@@ -4,6 +4,8 @@ Each dataset folder (`tracks/`, `visits/`, … of an output folder, or of its `s
 loaded once. Before each use, every `camera=…/date=…` partition is listed with its files' names, sizes and
 modification times: a partition whose files changed (a service writing today's, a batch adding a day) is read
 again, one that went is dropped, and the others (finished days) are not read at all. Figures then come from memory.
+A partition folder whose own modification time is unchanged, and was already some seconds old when it was last
+listed, is not listed again: footfall adds, replaces and removes part files only by renaming, which changes it.
 
 The track samples, the bulk of any record, are kept as each track's first and last time and sample count per hour
 (UTC), which is all the figures need of them, and the heatmap's quarter-hour cells as hourly ones: a period of
@@ -17,6 +19,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +31,9 @@ import duckdb
 from vision.report.inputs import DATASETS, ReportError, RunFolders
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+# A folder modified this close to its listing may change again within its file system's time resolution (a second or
+# two on some) without its time moving: such a folder is listed again next time.
+_SETTLED_NS = 3_000_000_000
 
 _HOUR = "to_timestamp(floor(epoch(t) / 3600) * 3600)"
 _SUMMARIES = {  # what the cache keeps of a dataset, where not its rows
@@ -48,6 +54,7 @@ class _Table:
     name: str
     parts: dict[str, Fingerprint] = field(default_factory=dict)
     created: bool = False
+    settled: dict[str, int] = field(default_factory=dict)  # partition folder → its modification time, when settled
 
 
 class RecordCache:
@@ -103,7 +110,7 @@ class RecordCache:
         table = self._tables.get(folder)
         if table is None:
             table = self._tables[folder] = _Table(f"{CATALOG}.dataset_{len(self._tables)}")
-        current = _partitions(folder)
+        current = _partitions(folder, table)
         changed = [part for part, print_ in current.items() if table.parts.get(part) != print_]
         gone = [part for part in table.parts if part not in current]
         if gone or changed:
@@ -118,6 +125,8 @@ class RecordCache:
         for part in stale:
             table.parts.pop(part, None)
             self.unreadable.pop(part, None)
+        for part in gone:
+            table.settled.pop(part, None)
         if not changed:
             return
         try:
@@ -145,9 +154,11 @@ class RecordCache:
         table.parts.update(parts)
 
 
-def _partitions(folder: Path) -> dict[str, Fingerprint]:
-    """Each `camera=…/date=…` folder under a dataset folder with its part files' (name, size, mtime)."""
+def _partitions(folder: Path, table: _Table) -> dict[str, Fingerprint]:
+    """Each `camera=…/date=…` folder under a dataset folder with its part files' (name, size, mtime); a folder that
+    `table` holds and that has settled since is taken as it was, unlisted (`table.settled` is updated)."""
     found: dict[str, Fingerprint] = {}
+    listed_ns = time.time_ns()
     try:
         cameras = [entry for entry in os.scandir(folder) if entry.is_dir() and entry.name.startswith("camera=")]
     except FileNotFoundError:
@@ -161,6 +172,14 @@ def _partitions(folder: Path) -> dict[str, Fingerprint]:
             continue  # went while listing (a service's tidy-up): nothing to read
         for day in days:
             try:
+                modified_ns = day.stat().st_mtime_ns
+            except OSError:
+                continue
+            if table.settled.get(day.path) == modified_ns and day.path in table.parts:
+                found[day.path] = table.parts[day.path]
+                continue
+            table.settled.pop(day.path, None)
+            try:
                 files = tuple(
                     sorted(
                         (entry.name, stat.st_size, stat.st_mtime_ns)
@@ -173,4 +192,6 @@ def _partitions(folder: Path) -> dict[str, Fingerprint]:
                 continue
             if files:
                 found[day.path] = files
+                if listed_ns - modified_ns > _SETTLED_NS:
+                    table.settled[day.path] = modified_ns
     return found
