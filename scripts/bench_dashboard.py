@@ -65,6 +65,13 @@ def views(last: date, cameras: list[str]) -> list[tuple[str, str]]:
         ("last 31 days, day buckets", f"{days(last - timedelta(days=30), last)}&bucket=day"),
         ("all data, week buckets", "period=all&bucket=week"),
         ("all 90 days as a custom period", f"{days(last - timedelta(days=89), last)}&bucket=day"),
+        ("all data, hour buckets", "period=all&bucket=hour"),
+        ("all data, one zone", "period=all&bucket=day&zones=till"),
+        (
+            "last 45 days against the 45 before",
+            f"{days(last - timedelta(days=44), last)}&bucket=day"
+            f"&compare_from={last - timedelta(days=89)}&compare_to={last - timedelta(days=45)}",
+        ),
         ("last 7 days, 5 cameras", f"{week}&bucket=day&cameras={','.join(cameras[:5])}"),
         ("last 7 days, one zone", f"{week}&bucket=day&zones=till"),
         (
