@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -308,27 +309,29 @@ def test_in_a_browser_the_now_panel_moves_while_a_live_service_writes(
         serve.terminate()
 
 
+def _agrees_with_the_report(dashboard, record: Path) -> None:
+    """The dashboard's tables for all data by the day are the report's, on the files as they are now."""
+    from vision.report.build import ReportOptions, build_report, suppressed_tables
+    from vision.report.dashboard import ViewRequest
+    from vision.report.inputs import open_run_folders
+    from vision.report.write import shown_rows
+
+    view = dashboard.view(ViewRequest(period="all", bucket="day"))
+    direct = suppressed_tables(build_report(open_run_folders([record]), ReportOptions(bucket="day", min_visitors=1)))
+    assert view["tables"] == {name: shown_rows(rows) for name, rows in direct.items()}
+
+
 def test_finished_days_are_read_once_and_a_changed_day_again(shop, tmp_path):  # noqa: F811
     """The record cache reads each partition once; a day whose files change is read again (alone), a day that goes
     is dropped, and the figures follow: always those of `footfall report` on the files as they are."""
-    from vision.report.build import ReportOptions, build_report, suppressed_tables
     from vision.report.dashboard import Dashboard, ViewRequest
-    from vision.report.inputs import open_run_folders
-    from vision.report.write import shown_rows
 
     a, _ = shop
     record = tmp_path / "record"
     shutil.copytree(a, record)
     dashboard = Dashboard([record], min_visitors=1)
 
-    def figures_agree() -> None:
-        view = dashboard.view(ViewRequest(period="all", bucket="day"))
-        direct = suppressed_tables(
-            build_report(open_run_folders([record]), ReportOptions(bucket="day", min_visitors=1))
-        )
-        assert view["tables"] == {name: shown_rows(rows) for name, rows in direct.items()}
-
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     partitions = len(list(record.glob("*/camera=*/date=*")))
     assert dashboard.cache.reads == partitions
     dashboard.view(ViewRequest(period="all", bucket="hour"))
@@ -336,10 +339,10 @@ def test_finished_days_are_read_once_and_a_changed_day_again(shop, tmp_path):  #
     day = next((record / "visits").glob("camera=a/date=2026-03-30"))
     part = next(day.glob("*.parquet"))
     shutil.copy(part, day / "part-copy.parquet")  # a second part file lands in one day
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     assert dashboard.cache.reads == partitions + 1, "only the changed day is read again"
     shutil.rmtree(day)
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     assert dashboard.cache.reads == partitions + 1, "a day that went is dropped, not read"
 
 
@@ -347,10 +350,7 @@ def test_settled_days_are_not_listed_again_and_a_renamed_part_is_still_seen(shop
     """A day folder unchanged since it settled is taken as it was, without listing its files; a part file renamed
     into it (as footfall writes) or removed from it changes the folder, and the day is read again."""
     import vision.report.record_cache as record_cache
-    from vision.report.build import ReportOptions, build_report, suppressed_tables
     from vision.report.dashboard import Dashboard, ViewRequest
-    from vision.report.inputs import open_run_folders
-    from vision.report.write import shown_rows
 
     a, _ = shop
     record = tmp_path / "record"
@@ -359,18 +359,11 @@ def test_settled_days_are_not_listed_again_and_a_renamed_part_is_still_seen(shop
     for day in record.glob("*/camera=*/date=*"):
         os.utime(day, (an_hour_ago, an_hour_ago))
     dashboard = Dashboard([record], min_visitors=1)
-    listed: list[str] = []
-    real_scandir = os.scandir
-    monkeypatch.setattr(record_cache.os, "scandir", lambda path: listed.append(str(path)) or real_scandir(path))
+    listed: list[str] = []  # the folders the record cache lists (its own calls only)
+    spy = types.SimpleNamespace(scandir=lambda path: listed.append(str(path)) or os.scandir(path), path=os.path)
+    monkeypatch.setattr(record_cache, "os", spy)
 
-    def figures_agree() -> None:
-        view = dashboard.view(ViewRequest(period="all", bucket="day"))
-        direct = suppressed_tables(
-            build_report(open_run_folders([record]), ReportOptions(bucket="day", min_visitors=1))
-        )
-        assert view["tables"] == {name: shown_rows(rows) for name, rows in direct.items()}
-
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     partitions = len(list(record.glob("*/camera=*/date=*")))
     assert dashboard.cache.reads == partitions
     assert any("date=" in path for path in listed)
@@ -382,10 +375,10 @@ def test_settled_days_are_not_listed_again_and_a_renamed_part_is_still_seen(shop
     part = next(day.glob("*.parquet"))
     shutil.copy(part, day / ".part-new.parquet.tmp")
     os.replace(day / ".part-new.parquet.tmp", day / "part-new.parquet")
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     assert dashboard.cache.reads == partitions + 1, "the day a part was renamed into is read again"
     (day / "part-new.parquet").unlink()
-    figures_agree()
+    _agrees_with_the_report(dashboard, record)
     assert dashboard.cache.reads == partitions + 2, "the day a part went from is read again"
 
 
