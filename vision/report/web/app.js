@@ -130,7 +130,7 @@ function render(view, search) {
   $("site").textContent = view.site ? `· ${view.site}` : "";
   const without = view.cameras_without_data.length ? ` No tracks from ${view.cameras_without_data.join(", ")}.` : "";
   $("meta").textContent = `Period ${view.period} (data ${view.data}), ${view.timezone}; cameras ${view.cameras.join(", ")}; ` +
-    `${view.people} ${view.people_note.startsWith("Tracks are visitors") ? "visitor" : "track"}${view.people === 1 ? "" : "s"}; buckets of one ${view.bucket}. ` +
+    `${view.people.toLocaleString("en")} ${view.people_note.startsWith("Tracks are visitors") ? "visitor" : "track"}${view.people === 1 ? "" : "s"}; buckets of one ${view.bucket}. ` +
     `Figures resting on fewer than ${view.min_visitors} people show as <${view.min_visitors}.${without} ${view.people_note}`;
   $("meta").dataset.period = view.period;
   const panels = $("panels");
