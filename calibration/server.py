@@ -22,14 +22,13 @@ import json
 import logging
 import traceback
 from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from calibration.session import CalibrationSession, parse_pairs
 from vision.core.errors import FootfallError
-from vision.core.local_http import JsonRequestHandler
+from vision.core.local_http import JsonRequestHandler, LocalServer
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 2_000_000
@@ -53,22 +52,12 @@ class BadRequest(ValueError):
     """A request the API refuses; its message goes back to the page."""
 
 
-class CalibrationServer(ThreadingHTTPServer):
-    """An HTTP server for one session. `port=0` picks any free port; `url` says which."""
-
-    daemon_threads = True
+class CalibrationServer(LocalServer):
+    """An HTTP server for one session."""
 
     def __init__(self, session: CalibrationSession, port: int = 8765, host: str = HOST) -> None:
         self.session = session
         super().__init__((host, port), _Handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.server_address[0]}:{self.port}/"
 
 
 def _static(name: str) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 
@@ -35,3 +35,19 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
 
     def _error(self, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
         self._json({"error": " ".join(str(message).split())}, status)
+
+
+class LocalServer(ThreadingHTTPServer):
+    """A threaded server of one of footfall's pages. `port=0` picks a free port; `url` says which (bound to all
+    interfaces, the page is opened on 127.0.0.1)."""
+
+    daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.server_address[0]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}/"

@@ -19,13 +19,12 @@ import logging
 import socket
 import traceback
 from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from importlib import resources
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from vision.core.errors import FootfallError
-from vision.core.local_http import JsonRequestHandler
+from vision.core.local_http import JsonRequestHandler, LocalServer
 from vision.report.dashboard import Dashboard, ViewRequest
 
 HOST = "127.0.0.1"
@@ -43,10 +42,8 @@ _POLICY = (
 logger = logging.getLogger(__name__)
 
 
-class DashboardServer(ThreadingHTTPServer):
-    """An HTTP server over one `Dashboard`. `port=0` picks a free port; `url` says which."""
-
-    daemon_threads = True
+class DashboardServer(LocalServer):
+    """An HTTP server over one `Dashboard`."""
 
     def __init__(
         self, dashboard: Dashboard, host: str = HOST, port: int = 8080, allowed_names: tuple[str, ...] = ()
@@ -55,15 +52,6 @@ class DashboardServer(ThreadingHTTPServer):
         self.allowed_names = allowed_names
         self._plotly: bytes | None = None
         super().__init__((host, port), _Handler)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self.server_address[0]
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.port}/"
 
     def allowed_hosts(self) -> set[str]:
         """The Host headers answered: the address bound, and on loopback or all interfaces 127.0.0.1 and
