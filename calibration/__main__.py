@@ -1,5 +1,5 @@
 """`python -m calibration …` is the `footfall` command, calibrate included."""
 
-from calibration.cli import main
+from calibration.launch import main
 
 main()

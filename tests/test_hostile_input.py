@@ -36,7 +36,7 @@ TIMEOUT_S = 120
 
 
 def footfall_command() -> list[str]:
-    """The `footfall` console script (calibration.cli:main) installed beside this Python, else the same entry point
+    """The `footfall` console script (calibration.launch:main) installed beside this Python, else the same entry point
     through `python -m calibration`."""
     script = Path(sys.executable).with_name("footfall")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "calibration"]
